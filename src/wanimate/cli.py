@@ -1,0 +1,65 @@
+"""The ``wanimate`` command: one sub-command per stage, registered from the stage packages.
+
+Stage modules keep their heavy imports (torch, diffusers, mediapipe) inside the
+command bodies so that ``wanimate --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from wanimate.errors import WanimateError
+
+COMMAND_MODULES = [
+    "wanimate.generate.command",
+    "wanimate.models.command",
+]
+
+app = typer.Typer(
+    name="wanimate",
+    help="Character animation and replacement with Wan2.2-Animate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+bench_app = typer.Typer(help="Benchmarks: speed and memory of each stage.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module).register(app, bench_app)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+) -> None:
+    if debug:
+        os.environ["WANIMATE_DEBUG"] = "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: a :class:`WanimateError` becomes one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except WanimateError as exc:
+        if os.environ.get("WANIMATE_DEBUG") == "1":
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        Console(stderr=True).print("aborted")
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,190 @@
+"""Read, validate and describe a materials folder.
+
+A materials folder is what preprocessing writes and generation reads. It keeps the
+official Wan2.2 file names so the official ``generate.py`` can read ours and we can
+read theirs; ``meta.json`` is our addition (see docs/materials.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from wanimate.errors import WanimateError
+from wanimate.video import probe_video
+
+FORMAT_VERSION = 1
+META_NAME = "meta.json"
+MATERIAL_FILES = {
+    "ref": "src_ref.png",
+    "pose": "src_pose.mp4",
+    "face": "src_face.mp4",
+    "bg": "src_bg.mp4",
+    "mask": "src_mask.mp4",
+}
+OFFICIAL_FPS = 30.0  # the official preprocessing always writes 30 fps
+FACE_SIZE = 512
+
+Mode = Literal["animate", "replace"]
+
+
+@dataclass
+class AudioSource:
+    """Where the driving video's audio lives, so the final video can carry it."""
+
+    path: str
+    start: float = 0.0
+    duration: float | None = None
+
+
+@dataclass
+class MaterialsMeta:
+    mode: Mode
+    fps: float
+    width: int
+    height: int
+    num_frames: int
+    audio: AudioSource | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": "wanimate-materials", **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MaterialsMeta:
+        version = data.get("format_version")
+        if version is None or version > FORMAT_VERSION:
+            raise WanimateError(
+                f"meta.json format version {version} is not supported (this wanimate reads up to "
+                f"{FORMAT_VERSION}); upgrade wanimate or re-run preprocessing"
+            )
+        audio = data.get("audio")
+        return cls(
+            mode=data["mode"],
+            fps=float(data["fps"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            num_frames=int(data["num_frames"]),
+            audio=AudioSource(**audio) if audio else None,
+            provenance=dict(data.get("provenance", {})),
+            format_version=int(version),
+        )
+
+
+def write_meta(root: str | Path, meta: MaterialsMeta) -> Path:
+    """Write meta.json atomically; it is written last, so its presence marks a complete folder."""
+    path = Path(root) / META_NAME
+    tmp = path.with_name(f".{META_NAME}.partial")
+    tmp.write_text(json.dumps(meta.to_json(), indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass(frozen=True)
+class Materials:
+    """A validated materials folder: paths plus the facts generation needs."""
+
+    root: Path
+    meta: MaterialsMeta
+
+    def path(self, name: str) -> Path:
+        return self.root / MATERIAL_FILES[name]
+
+    @property
+    def mode(self) -> Mode:
+        return self.meta.mode
+
+    @property
+    def num_frames(self) -> int:
+        return self.meta.num_frames
+
+    @property
+    def height(self) -> int:
+        return self.meta.height
+
+    @property
+    def width(self) -> int:
+        return self.meta.width
+
+    def video_names(self) -> list[str]:
+        return ["pose", "face", "bg", "mask"] if self.mode == "replace" else ["pose", "face"]
+
+
+def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
+    """Validate a materials folder (ours or the official preprocessing's) and describe it.
+
+    Every check raises :class:`WanimateError` naming the file and what to fix, so a
+    bad folder fails before any model is loaded.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise WanimateError(f"materials folder not found: {root}")
+    meta_path = root / META_NAME
+    stored: MaterialsMeta | None = None
+    if meta_path.is_file():
+        try:
+            stored = MaterialsMeta.from_json(json.loads(meta_path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise WanimateError(f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing") from exc
+    has_replace_files = all((root / MATERIAL_FILES[n]).is_file() for n in ("bg", "mask"))
+    resolved_mode: Mode = mode or (stored.mode if stored else ("replace" if has_replace_files else "animate"))
+    if resolved_mode not in ("animate", "replace"):
+        raise WanimateError(f"mode must be 'animate' or 'replace', not {resolved_mode!r}")
+
+    needed = ["ref", "pose", "face"] + (["bg", "mask"] if resolved_mode == "replace" else [])
+    missing = [MATERIAL_FILES[n] for n in needed if not (root / MATERIAL_FILES[n]).is_file()]
+    if missing:
+        hint = " (replace mode needs src_bg.mp4 and src_mask.mp4: preprocess with --mode replace)"
+        raise WanimateError(
+            f"{root} is missing {', '.join(missing)}" + (hint if resolved_mode == "replace" else "")
+        )
+    try:
+        with Image.open(root / MATERIAL_FILES["ref"]) as ref:
+            ref.verify()
+    except Exception as exc:
+        raise WanimateError(f"{root / MATERIAL_FILES['ref']} is not a readable image ({exc})") from exc
+
+    infos = {n: probe_video(root / MATERIAL_FILES[n]) for n in needed if n != "ref"}
+    pose = infos["pose"]
+    if pose.num_frames == 0:
+        raise WanimateError(f"{root / MATERIAL_FILES['pose']} has zero frames")
+    if pose.height % 16 or pose.width % 16:
+        raise WanimateError(
+            f"{MATERIAL_FILES['pose']} is {pose.width}x{pose.height}; width and height must be multiples of 16 "
+            "(re-run preprocessing with an --area whose sides are multiples of 16)"
+        )
+    for name, info in infos.items():
+        if info.num_frames != pose.num_frames:
+            raise WanimateError(
+                f"{MATERIAL_FILES[name]} has {info.num_frames} frames but {MATERIAL_FILES['pose']} has "
+                f"{pose.num_frames}; all material videos must have the same frame count"
+            )
+        if name in ("bg", "mask") and (info.width, info.height) != (pose.width, pose.height):
+            raise WanimateError(
+                f"{MATERIAL_FILES[name]} is {info.width}x{info.height} but {MATERIAL_FILES['pose']} is "
+                f"{pose.width}x{pose.height}; they must match"
+            )
+    if stored is not None:
+        meta = stored
+        meta.mode = resolved_mode
+        if (meta.width, meta.height, meta.num_frames) != (pose.width, pose.height, pose.num_frames):
+            raise WanimateError(
+                f"meta.json says {meta.width}x{meta.height}x{meta.num_frames} frames but {MATERIAL_FILES['pose']} "
+                f"is {pose.width}x{pose.height}x{pose.num_frames}; re-run preprocessing"
+            )
+    else:
+        meta = MaterialsMeta(
+            mode=resolved_mode,
+            fps=OFFICIAL_FPS,
+            width=pose.width,
+            height=pose.height,
+            num_frames=pose.num_frames,
+            provenance={"tool": "official preprocess_data.py (no meta.json)"},
+        )
+    return Materials(root=root, meta=meta)

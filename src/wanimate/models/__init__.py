@@ -1,0 +1,1 @@
+"""Model components: building (random, for tests and benchmarks) and loading (real weights)."""

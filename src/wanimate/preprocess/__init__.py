@@ -1,0 +1,1 @@
+"""Preprocessing: a character image and a driving video become a materials folder."""
