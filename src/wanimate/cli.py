@@ -18,6 +18,7 @@ from wanimate.errors import WanimateError
 COMMAND_MODULES = [
     "wanimate.generate.command",
     "wanimate.models.command",
+    "wanimate.preprocess.command",
 ]
 
 app = typer.Typer(

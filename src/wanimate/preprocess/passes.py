@@ -1,0 +1,210 @@
+"""The two streamed passes over the driving video.
+
+Pass 1 runs pose detection and keeps only detections (a few KB per frame), then picks
+and smooths one performer over the whole clip. Pass 2 decodes again and turns each
+frame into its materials (skeleton, face crop, background and mask), handing them to
+encoder threads. No pass ever holds more than a handful of frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from wanimate.errors import WanimateError
+from wanimate.materials import MATERIAL_FILES
+from wanimate.materials.folder import FACE_SIZE
+from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
+from wanimate.preprocess.sizing import MAX_SIDE, Fit
+from wanimate.preprocess.writers import ThreadedWriter
+from wanimate.video import VideoInfo, iter_frames, probe_video
+
+if TYPE_CHECKING:
+    from wanimate.preprocess.pipeline import Settings, _Timer
+    from wanimate.preprocess.progress import Reporter
+
+
+@dataclass
+class Motion:
+    """The followed performer over the clip, in source-frame pixels."""
+
+    keypoints: np.ndarray  # (T, 133, 3) tracked and smoothed
+    detected: np.ndarray  # (T,) bool: seen by the detector (not interpolated, not missing)
+    boxes: np.ndarray  # (T, 4) the performer's box per frame
+    frame_size: tuple[int, int]  # (H, W) of the decoded frames
+    summary: dict[str, Any]
+
+
+def source_info(video: Path) -> VideoInfo:
+    """Probe the driving video; a file FFmpeg cannot decode is a user error, not a crash."""
+    info = probe_video(video)
+    if info.num_frames == 0:
+        raise WanimateError(f"driving video {video} has zero frames")
+    return info
+
+
+def _frames(video: Path, fps: float | None) -> Any:
+    return iter_frames(video, fps=fps, max_side=MAX_SIDE)
+
+
+def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
+    if fps is None:
+        return info.num_frames or None
+    return max(1, round(info.duration * fps)) if info.duration else None
+
+
+def first_pass(
+    video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: _Timer, reporter: Reporter
+) -> Motion:
+    from wanimate.preprocess.pose import make_backend
+    from wanimate.preprocess.smoothing import smooth_keypoints
+    from wanimate.preprocess.tracking import follow_person
+
+    models_dir = Path(settings.models_dir) if settings.models_dir else None
+    detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=True)
+    detections: list[list[Any]] = []
+    frame_size: tuple[int, int] | None = None
+    bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
+    try:
+        for frame in timer.timed("decode", iter(_frames(video, settings.fps))):
+            if frame_size is None:
+                frame_size = (int(frame.shape[0]), int(frame.shape[1]))
+            with timer.stage("pose"):
+                detections.append(detector.detect(frame))
+            bar.advance()
+    finally:
+        detector.close()
+    if frame_size is None:
+        raise WanimateError(f"driving video {video} has zero decodable frames")
+    bar.finish(len(detections))
+    with_people = sum(1 for people in detections if people)
+    if with_people == 0:
+        raise WanimateError(
+            f"no person found in the driving video {video} ({len(detections)} frames scanned); "
+            "use a video where the performer's body is visible"
+        )
+    with timer.stage("tracking"):
+        track = follow_person(detections, frame_size, person=settings.person)
+        del detections
+        keypoints = smooth_keypoints(
+            np.asarray(track.keypoints, np.float32), out_fps, enabled=settings.smooth
+        )
+    detected = np.asarray(track.detected, bool)
+    missing = np.asarray(track.missing, bool)
+    summary = {
+        **dict(track.summary),
+        "frames_scanned": len(detected),
+        "frames_with_people": with_people,
+        "frames_detected": int(detected.sum()),
+        "frames_interpolated": int(np.asarray(track.interpolated, bool).sum()),
+        "frames_missing": int(missing.sum()),
+        "smoothed": settings.smooth,
+    }
+    if missing.any():
+        reporter.warning(
+            f"the performer was lost in {int(missing.sum())} of {len(missing)} frames "
+            f"(first at frame {int(np.argmax(missing))}); those frames have an empty skeleton "
+            "(see tracking in meta.json)"
+        )
+    return Motion(
+        keypoints=np.asarray(keypoints, np.float32),
+        detected=detected,
+        boxes=np.asarray(track.boxes, np.float32),
+        frame_size=frame_size,
+        summary=summary,
+    )
+
+
+def second_pass(
+    staging: Path,
+    video: Path,
+    settings: Settings,
+    out_fps: float,
+    *,
+    driving: np.ndarray,
+    face_boxes: np.ndarray,
+    track_boxes: np.ndarray,
+    frame_fit: Fit,
+    out_size: tuple[int, int],
+    timer: _Timer,
+    reporter: Reporter,
+) -> None:
+    """Write src_pose/src_face (and src_bg/src_mask, preview.mp4) frame by frame."""
+    from wanimate.preprocess.face_crop import crop_face
+    from wanimate.preprocess.skeleton import draw_skeleton
+
+    replace = settings.mode == "replace"
+    height, width = out_size
+    total = len(driving)
+    writers = {
+        "pose": ThreadedWriter(staging / MATERIAL_FILES["pose"], out_fps),
+        "face": ThreadedWriter(staging / MATERIAL_FILES["face"], out_fps),
+    }
+    segmenter = None
+    try:
+        if replace:
+            from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
+
+            writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps)
+            writers["mask"] = ThreadedWriter(staging / MATERIAL_FILES["mask"], out_fps, lossless=True)
+            segmenter = PersonSegmenter(backend="auto")
+        if settings.preview:
+            writers["preview"] = ThreadedWriter(staging / PREVIEW_NAME, out_fps)
+        bar = reporter.task("pass 2/2: materials", total)
+        index = -1
+        for index, frame in enumerate(timer.timed("decode", iter(_frames(video, settings.fps)))):
+            if index >= total:
+                raise WanimateError(
+                    f"driving video {video} gave more frames on the second read; is it being written?"
+                )
+            with timer.stage("skeleton"):
+                pose = draw_skeleton(driving[index], height, width)
+            writers["pose"].write(pose)
+            with timer.stage("face"):
+                face = crop_face(frame, face_boxes[index], size=FACE_SIZE)
+            writers["face"].write(face)
+            tiles = [("driving", frame), ("skeleton", pose), ("face", face)]
+            if replace:
+                with timer.stage("masks"):
+                    resized = frame_fit.apply_image(frame)
+                    box = frame_fit.apply_boxes(track_boxes[index])
+                    mask = segmenter.segment(resized, driving[index], box) > 0
+                    mask = (
+                        np.asarray(
+                            refine_mask(
+                                mask,
+                                iterations=settings.mask_iterations,
+                                k=settings.mask_k,
+                                w_len=settings.mask_w_len,
+                                h_len=settings.mask_h_len,
+                            )
+                        )
+                        > 0
+                    )
+                    bg = background(resized, mask)
+                    mask_rgb = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+                writers["bg"].write(bg)
+                writers["mask"].write(mask_rgb)
+                tiles.append(("mask", mask_rgb))
+            if settings.preview:
+                with timer.stage("preview"):
+                    strip = compose_preview(tiles)
+                writers["preview"].write(strip)
+            bar.advance()
+        if index + 1 != total:
+            raise WanimateError(
+                f"driving video {video} gave {index + 1} frames on the second read but {total} on the first"
+            )
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+    finally:
+        if segmenter is not None and hasattr(segmenter, "close"):
+            segmenter.close()
+        timer.add("writing", sum(writer.busy_s for writer in writers.values()))

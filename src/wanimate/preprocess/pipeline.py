@@ -1,0 +1,355 @@
+"""``preprocess``: a character image and a driving video become a materials folder.
+
+Two streamed passes over the driving video keep host memory flat however long it is:
+pass 1 keeps only the (small) detections, because choosing and smoothing one performer
+needs the whole clip; pass 2 decodes again and writes every material video frame by
+frame. Everything is built in a hidden sibling folder and renamed into place at the
+end, so a failure never leaves a folder that ``load_materials`` would accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import wanimate
+from wanimate.errors import WanimateError
+from wanimate.materials import (
+    MATERIAL_FILES,
+    AudioSource,
+    Materials,
+    MaterialsMeta,
+    load_materials,
+    write_meta,
+)
+from wanimate.materials.folder import FACE_SIZE, META_NAME, Mode
+from wanimate.preprocess.progress import Reporter
+from wanimate.preprocess.reference import load_character
+from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
+
+KEYPOINTS_NAME = "keypoints.npz"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every choice that shapes the materials; recorded verbatim in meta.json."""
+
+    mode: Mode = "animate"
+    retarget: bool = True
+    fps: float | None = None
+    area: tuple[int, int] = (1280, 720)
+    backend: str = "mediapipe"
+    models_dir: str | None = None
+    person: str | int = "auto"
+    smooth: bool = True
+    preview: bool = False
+    mask_iterations: int = 3
+    mask_k: int = 7
+    mask_w_len: int = 1
+    mask_h_len: int = 1
+
+    def validate(self) -> None:
+        if self.mode not in ("animate", "replace"):
+            raise WanimateError(f"--mode must be 'animate' or 'replace', not {self.mode!r}")
+        if self.fps is not None and not (0 < self.fps <= 240):
+            raise WanimateError(f"--fps must be between 0 and 240 (or 'source'), not {self.fps}")
+        if isinstance(self.person, int) and self.person < 0:
+            raise WanimateError(f"--person must be 'auto' or a number from 0, not {self.person}")
+        if self.mask_iterations < 0 or self.mask_k < 1 or self.mask_w_len < 1 or self.mask_h_len < 1:
+            raise WanimateError(
+                "--mask-iterations must be >= 0 and --mask-k, --mask-w-len, --mask-h-len >= 1"
+            )
+
+
+@dataclass
+class _Timer:
+    """Seconds per stage; pass 2 overlaps with encoder threads, so stages need not sum to the total."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def timed(self, name: str, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Charge the time spent producing each item (decoding) to ``name``."""
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(frames)
+            except StopIteration:
+                self.add(name, time.perf_counter() - start)
+                return
+            self.add(name, time.perf_counter() - start)
+            yield item
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _claim_output(output: Path, overwrite: bool) -> None:
+    """Refuse to clobber anything unless asked, and even then only a materials folder."""
+    if not output.exists() and not output.is_symlink():
+        return
+    if not output.is_dir():
+        raise WanimateError(f"{output} exists and is not a folder; choose another -o path")
+    if not overwrite:
+        raise WanimateError(
+            f"{output} already exists; pass --overwrite to replace it or choose another -o path"
+        )
+    entries = {p.name for p in output.iterdir()}
+    if entries and not entries & {META_NAME, MATERIAL_FILES["pose"]}:
+        raise WanimateError(
+            f"{output} is not empty and not a materials folder; refusing to overwrite it (choose another -o)"
+        )
+
+
+def _publish(staging: Path, output: Path) -> None:
+    """Swap the finished folder into place; an old folder is removed only after the swap."""
+    old: Path | None = None
+    if output.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+        os.replace(output, old / output.name)
+    os.replace(staging, output)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _pick_main(people: list[Any]) -> Any | None:
+    """The character image's person: the largest confident one (a portrait may show others)."""
+
+    def weight(person: Any) -> float:
+        x0, y0, x1, y1 = (float(v) for v in person.bbox)
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0) * max(person.score, 1e-3)
+
+    return max(people, key=weight) if people else None
+
+
+def preprocess(
+    image: str | Path,
+    video: str | Path,
+    output: str | Path,
+    *,
+    mode: Mode = "animate",
+    retarget: bool = True,
+    fps: float | None = None,
+    area: tuple[int, int] = (1280, 720),
+    backend: str = "mediapipe",
+    models_dir: str | Path | None = None,
+    person: str | int = "auto",
+    smooth: bool = True,
+    preview: bool = False,
+    mask_iterations: int = 3,
+    mask_k: int = 7,
+    mask_w_len: int = 1,
+    mask_h_len: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Materials:
+    """Write a complete materials folder at ``output`` and return it validated.
+
+    ``fps=None`` keeps the driving video's rate; ``area`` is a target pixel area, not a
+    size (the aspect comes from the character image in animate mode and from the video
+    in replace mode). Retargeting applies to animate mode only, as in the official code.
+    Raises :class:`WanimateError` for anything the user can fix; nothing is left at
+    ``output`` unless the whole folder was written.
+    """
+    settings = Settings(
+        mode=mode,
+        retarget=retarget and mode == "animate",
+        fps=float(fps) if fps is not None else None,
+        area=(int(area[0]), int(area[1])),
+        backend=backend,
+        models_dir=str(models_dir) if models_dir is not None else None,
+        person=person,
+        smooth=smooth,
+        preview=preview,
+        mask_iterations=mask_iterations,
+        mask_k=mask_k,
+        mask_w_len=mask_w_len,
+        mask_h_len=mask_h_len,
+    )
+    settings.validate()
+    image, video, output = Path(image).resolve(), Path(video).resolve(), Path(output).absolute()
+    _claim_output(output, overwrite)
+    reporter = Reporter(enabled=progress)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
+    try:
+        _build(staging, image, video, settings, reporter)
+        _publish(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        reporter.close()
+    return load_materials(output)
+
+
+def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter: Reporter) -> None:
+    from wanimate.preprocess.passes import first_pass, second_pass, source_info
+
+    timer = _Timer()
+    started = time.perf_counter()
+    info = source_info(video)
+    if min(info.width, info.height) < MIN_SIDE:
+        raise WanimateError(
+            f"driving video {video} is {info.width}x{info.height}; each side must be at least {MIN_SIDE} px"
+        )
+    if max(info.width, info.height) > MAX_SIDE:
+        reporter.notice(
+            f"driving video is {info.width}x{info.height} (over {MAX_SIDE} px); frames are downscaled"
+        )
+    out_fps = settings.fps or info.fps
+
+    with timer.stage("reference"):
+        character = load_character(image)
+        for line in character.notices:
+            reporter.notice(line)
+        reference_src = _reference_pose(character.pixels, settings, image)
+
+    motion = first_pass(video, settings, out_fps, info, timer, reporter)
+    frame_h, frame_w = motion.frame_size
+    if settings.mode == "animate":
+        width, height = size_for_area(character.pixels.shape[1], character.pixels.shape[0], settings.area)
+    else:
+        width, height = size_for_area(frame_w, frame_h, settings.area)
+    ref_fit = letterbox(character.pixels.shape[:2], (height, width))
+    reference = ref_fit.apply_keypoints(reference_src)
+    ref_path = staging / MATERIAL_FILES["ref"]
+    from PIL import Image
+
+    Image.fromarray(ref_fit.apply_image(character.pixels)).save(ref_path)
+
+    with timer.stage("tracking"):
+        driving, frame_fit = _driving_keypoints(
+            motion.keypoints, reference, settings, (frame_h, frame_w), (height, width)
+        )
+        from wanimate.preprocess.face_crop import face_boxes
+
+        boxes = face_boxes(motion.keypoints, (frame_h, frame_w))
+    np.savez(
+        staging / KEYPOINTS_NAME,
+        driving=driving.astype(np.float32),
+        driving_source=motion.keypoints.astype(np.float32),
+        reference=reference.astype(np.float32),
+        detected=motion.detected.astype(bool),
+        face_boxes=np.asarray(boxes, np.float32),
+    )
+
+    second_pass(
+        staging,
+        video,
+        settings,
+        out_fps,
+        driving=driving,
+        face_boxes=np.asarray(boxes, np.float32),
+        track_boxes=motion.boxes,
+        frame_fit=frame_fit,
+        out_size=(height, width),
+        timer=timer,
+        reporter=reporter,
+    )
+    num_frames = len(driving)
+    timer.add("total", time.perf_counter() - started)
+    provenance = {
+        "tool": "wanimate preprocess",
+        "wanimate_version": wanimate.__version__,
+        "inputs": {
+            "image": {"path": str(image), "sha256": _sha256(image), "size": list(character.original_size)},
+            "video": {
+                "path": str(video),
+                "sha256": _sha256(video),
+                "size": [info.width, info.height],
+                "fps": info.fps,
+                "codec": info.codec,
+            },
+        },
+        "settings": {**settings.__dict__, "area": list(settings.area)},
+        "backend": settings.backend,
+        "tracking": motion.summary,
+        "keypoints": KEYPOINTS_NAME,
+        "face_size": FACE_SIZE,
+        "timings_s": {name: round(value, 4) for name, value in timer.seconds.items()},
+    }
+    if settings.preview:
+        provenance["preview"] = "preview.mp4"
+    audio = AudioSource(path=str(video), start=0.0, duration=num_frames / out_fps) if info.has_audio else None
+    meta = MaterialsMeta(
+        mode=settings.mode,
+        fps=float(out_fps),
+        width=width,
+        height=height,
+        num_frames=num_frames,
+        audio=audio,
+        provenance=provenance,
+    )
+    write_meta(staging, meta)
+
+
+def _reference_pose(pixels: np.ndarray, settings: Settings, image: Path) -> np.ndarray:
+    """The character's keypoints in its own pixels; zeros when not needed and not found."""
+    from wanimate.preprocess.keypoints import empty_pose
+    from wanimate.preprocess.pose import make_backend
+
+    models_dir = Path(settings.models_dir) if settings.models_dir else None
+    detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=False)
+    try:
+        main = _pick_main(detector.detect(pixels))
+    finally:
+        detector.close()
+    if main is None:
+        if settings.retarget:
+            raise WanimateError(
+                f"no person found in the character image {image}; retargeting needs the character's pose "
+                "(use a clearer full-figure image, or pass --no-retarget)"
+            )
+        return empty_pose()
+    return main.keypoints
+
+
+def _driving_keypoints(
+    source: np.ndarray,
+    reference: np.ndarray,
+    settings: Settings,
+    frame_size: tuple[int, int],
+    out_size: tuple[int, int],
+) -> tuple[np.ndarray, Fit]:
+    """What the skeleton video draws, in output pixels, and how the frames map there.
+
+    Animate + retarget moves the driver onto the character's proportions; animate
+    without retarget letterboxes the driver's pose as the official code does; replace
+    mode stretches the frames themselves to the output size, so the pose follows them.
+    """
+    if settings.mode == "replace":
+        fit = stretch(frame_size, out_size)
+        return fit.apply_keypoints(source), fit
+    fit = letterbox(frame_size, out_size)
+    if settings.retarget:
+        from wanimate.preprocess.retarget import retarget
+
+        moved = retarget(reference, source, ref_size=out_size, drive_size=frame_size, out_size=out_size)
+        return np.asarray(moved, np.float32), fit
+    return fit.apply_keypoints(source), fit
