@@ -7,6 +7,7 @@ read theirs; ``meta.json`` is our addition (see docs/materials.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -115,6 +116,15 @@ class Materials:
     def video_names(self) -> list[str]:
         return ["pose", "face", "bg", "mask"] if self.mode == "replace" else ["pose", "face"]
 
+    def fingerprint(self) -> str:
+        """Content hash of the files generation reads, so changed materials invalidate saved segments."""
+        digest = hashlib.sha256(f"{self.mode}:{self.meta.fps}".encode())
+        for name in ["ref", *self.video_names()]:
+            with open(self.path(name), "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
 
 def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
     """Validate a materials folder (ours or the official preprocessing's) and describe it.
@@ -131,7 +141,9 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
         try:
             stored = MaterialsMeta.from_json(json.loads(meta_path.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise WanimateError(f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing") from exc
+            raise WanimateError(
+                f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing"
+            ) from exc
     has_replace_files = all((root / MATERIAL_FILES[n]).is_file() for n in ("bg", "mask"))
     resolved_mode: Mode = mode or (stored.mode if stored else ("replace" if has_replace_files else "animate"))
     if resolved_mode not in ("animate", "replace"):

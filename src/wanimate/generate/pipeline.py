@@ -1,0 +1,132 @@
+"""``generate``: a materials folder in, an mp4 out, resumable segment by segment."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from wanimate.errors import WanimateError
+from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator
+from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
+from wanimate.generate.work import SegmentRecord, WorkFolder
+from wanimate.materials import Materials, load_materials
+from wanimate.video import VideoWriter, write_png_frames
+
+if TYPE_CHECKING:
+    from wanimate.models.loading import LoadedModel
+
+log = logging.getLogger("wanimate")
+
+
+def default_work_dir(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.work")
+
+
+def _check_output(output: Path) -> None:
+    if output.suffix.lower() != ".mp4":
+        raise WanimateError(f"output must be an .mp4 file, not {output.name}")
+    if output.is_dir():
+        raise WanimateError(f"output {output} is a folder; give a file name like out.mp4")
+
+
+def resolve_relight(settings: GenerateSettings, model: LoadedModel, mode: str) -> float:
+    """The relighting LoRA scale to use: 0 when off. On by default in replace mode when the weights carry it."""
+    wanted = settings.relight if settings.relight is not None else mode == "replace"
+    if not wanted:
+        return 0.0
+    if model.relight_lora is None:
+        if settings.relight:
+            raise WanimateError(
+                f"--relight needs relighting_lora.ckpt, which the weights {model.source} do not carry; "
+                "use the official Wan-AI/Wan2.2-Animate-14B weights or pass --no-relight"
+            )
+        log.warning(
+            "replace mode without the relighting LoRA (not in %s): colours may not match the scene",
+            model.source,
+        )
+        return 0.0
+    return settings.relight_scale
+
+
+def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: float) -> None:
+    from diffusers import UniPCMultistepScheduler
+
+    from wanimate.models.lora import set_relight_lora
+
+    pipe = model.pipeline
+    if pipe.scheduler.config.get("flow_shift") != settings.shift:
+        pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=settings.shift)
+    set_relight_lora(pipe.transformer, model.relight_lora if relight_scale else None, relight_scale)
+
+
+def generate(
+    materials: str | Path | Materials,
+    output: str | Path,
+    *,
+    settings: GenerateSettings | None = None,
+    weights: str = DEFAULT_WEIGHTS,
+    model: LoadedModel | None = None,
+    work_dir: str | Path | None = None,
+    resume: bool = True,
+    keep_work: bool = False,
+    save_frames: str | Path | None = None,
+    audio: bool = True,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Generate the video for a materials folder and write it to ``output``.
+
+    Finished segments are kept in ``work_dir`` (default ``<output stem>.work`` beside
+    the output) until the video is written, so an interrupted run started again with
+    the same inputs and settings continues from the last finished segment.
+    """
+    settings = settings or GenerateSettings()
+    settings.validate()
+    output = Path(output)
+    _check_output(output)
+    mats = materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
+    settings = dataclasses.replace(settings, mode=mats.mode)
+    device = settings.resolved_device()
+    if model is None:
+        from wanimate.models.loading import load_model
+
+        model = load_model(weights, dtype=settings.torch_dtype, device=device)
+    relight_scale = resolve_relight(settings, model, mats.mode)
+    _configure(model, settings, relight_scale)
+    notify = progress or (lambda event: None)
+
+    key = settings.result_key(
+        materials=mats.fingerprint(), weights=model.source, layout=model.layout, relight=relight_scale
+    )
+    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), key, resume=resume)
+    if work.discarded:
+        log.warning("discarded %d saved segments made with other inputs or settings", work.discarded)
+    generator = SegmentGenerator(model.pipeline, mats, settings, device, progress=progress)
+    done = len(work.finished())
+    if done < generator.plan.num_segments:
+        state = None
+        if done:
+            last = work.load(done - 1)
+            state = ResumeState(tail=last.tail, rng_state=last.rng_state)
+            notify(ProgressEvent("resume", segment=done, num_segments=generator.plan.num_segments))
+        for out in generator.run(start=done, resume=state):
+            frames = (out.frames * 255).round().to(torch.uint8)
+            work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
+            notify(
+                ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments)
+            )
+
+    notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
+    source_audio = mats.meta.audio if audio else None
+    with VideoWriter(output, mats.meta.fps, audio=source_audio) as writer:
+        for frame in work.iter_frames():
+            writer.write(frame)
+    if save_frames is not None:
+        write_png_frames(work.iter_frames(), Path(save_frames))
+    if not keep_work:
+        work.remove()
+    notify(ProgressEvent("done", num_segments=generator.plan.num_segments))
+    return output

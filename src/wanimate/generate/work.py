@@ -1,0 +1,89 @@
+"""The work folder: finished segments on disk, so a killed run resumes where it stopped.
+
+Each segment file holds the segment's output frames (uint8, what the video gets),
+the decoded tail the next segment conditions on (float, exact), and the random
+generator's state after the segment. Restoring those three makes a resumed run
+bit-identical to an uninterrupted one. ``key.json`` records the hash of inputs and
+settings; a different hash means the saved segments belong to another result and
+are discarded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+KEY_FILE = "key.json"
+
+
+@dataclass
+class SegmentRecord:
+    frames: torch.Tensor  # (T, H, W, 3) uint8, already trimmed for the final video
+    tail: torch.Tensor  # (1, 3, r, H, W) float: the decoded frames the next segment conditions on
+    rng_state: torch.Tensor  # torch.Generator state after this segment
+
+
+class WorkFolder:
+    def __init__(self, root: Path, key: str, *, resume: bool = True) -> None:
+        self.root = root
+        self.key = key
+        self.segments_dir = root / "segments"
+        self.discarded = 0
+        stored = self._stored_key()
+        if not resume or stored != key:
+            self.discarded = len(self.finished()) if self.segments_dir.is_dir() else 0
+            shutil.rmtree(self.segments_dir, ignore_errors=True)
+        self.segments_dir.mkdir(parents=True, exist_ok=True)
+        if stored != key:
+            tmp = root / f".{KEY_FILE}.partial"
+            tmp.write_text(json.dumps({"key": key}) + "\n")
+            os.replace(tmp, root / KEY_FILE)
+
+    def _stored_key(self) -> str | None:
+        try:
+            return json.loads((self.root / KEY_FILE).read_text())["key"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def _path(self, index: int) -> Path:
+        return self.segments_dir / f"{index:05d}.safetensors"
+
+    def finished(self) -> list[int]:
+        """Indices of finished segments, counted from 0 without gaps."""
+        done = []
+        while self._path(len(done)).is_file():
+            done.append(len(done))
+        return done
+
+    def save(self, index: int, record: SegmentRecord) -> None:
+        path = self._path(index)
+        tmp = path.with_name(f".{path.name}.partial")
+        save_file(
+            {
+                "frames": record.frames.contiguous(),
+                "tail": record.tail.contiguous(),
+                "rng_state": record.rng_state.contiguous(),
+            },
+            str(tmp),
+        )
+        os.replace(tmp, path)
+
+    def load(self, index: int) -> SegmentRecord:
+        data = load_file(str(self._path(index)))
+        return SegmentRecord(frames=data["frames"], tail=data["tail"], rng_state=data["rng_state"])
+
+    def iter_frames(self) -> Iterator[np.ndarray]:
+        """All finished frames in order, one segment in memory at a time."""
+        for index in self.finished():
+            yield from load_file(str(self._path(index)))["frames"].numpy()
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
