@@ -15,7 +15,7 @@ import numpy as np
 from wanimate.preprocess.keypoints import NUM_KEYPOINTS
 
 
-@dataclass
+@dataclass(eq=False)  # holds arrays: identity is the only meaningful equality
 class PersonPose:
     """One person in one frame.
 

@@ -22,9 +22,7 @@ from wanimate.preprocess.pose.base import PersonPose, check_frame, drop_outside
 
 DET_PATH = Path("det") / "yolov10m.onnx"
 POSE_PATH = Path("pose2d") / "vitpose_h_wholebody.onnx"
-DOWNLOAD_HINT = (
-    'huggingface-cli download Wan-AI/Wan2.2-Animate-14B --include "process_checkpoint/*" --local-dir DIR'
-)
+DOWNLOAD_HINT = 'huggingface-cli download Wan-AI/Wan2.2-Animate-14B --include "process_checkpoint/*" --local-dir DIR'
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -74,12 +72,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
         rest = np.array(order, np.int64)
         if not len(rest):
             break
-        ix = np.clip(
-            np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None
-        )
-        iy = np.clip(
-            np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None
-        )
+        ix = np.clip(np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0]), 0, None)
+        iy = np.clip(np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1]), 0, None)
         inter = ix * iy
         overlap = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
         order = [int(j) for j, o in zip(rest, overlap, strict=True) if o <= iou]
@@ -118,9 +112,7 @@ def box_center_scale(box: np.ndarray, input_hw: tuple[int, int], rescale: float 
     return center, np.array([side / aspect, side], np.float64) * rescale
 
 
-def crop_person(
-    frame: np.ndarray, center: np.ndarray, size: np.ndarray, input_hw: tuple[int, int]
-) -> np.ndarray:
+def crop_person(frame: np.ndarray, center: np.ndarray, size: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
     """The official crop: the rounded pixel window, zero outside the frame, resized to the input."""
     x0, y0 = np.round(center - size / 2).astype(int)
     x1, y1 = np.round(center + size / 2).astype(int)
