@@ -7,11 +7,12 @@ command bodies so that ``wanimate --help`` answers instantly.
 from __future__ import annotations
 
 import importlib
-import os
+import logging
 import sys
 
 import typer
 from rich.console import Console
+from rich.logging import RichHandler
 
 from wanimate.errors import WanimateError
 
@@ -19,6 +20,8 @@ COMMAND_MODULES = [
     "wanimate.generate.command",
     "wanimate.models.command",
     "wanimate.preprocess.command",
+    "wanimate.preview.command",
+    "wanimate.run.command",
 ]
 
 app = typer.Typer(
@@ -35,20 +38,33 @@ for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app, bench_app)
 
 
+_debug = {"on": False}
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
 ) -> None:
-    if debug:
-        os.environ["WANIMATE_DEBUG"] = "1"
+    _debug["on"] = debug
+
+
+def _configure_logging() -> None:
+    """Warnings from the stages (``logging.getLogger("wanimate")``) print as one plain line on stderr."""
+    logger = logging.getLogger("wanimate")
+    if not logger.handlers:
+        handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a :class:`WanimateError` becomes one line on stderr and exit code 2."""
+    _debug["on"] = False
+    _configure_logging()
     try:
         app(args=argv, standalone_mode=False)
     except WanimateError as exc:
-        if os.environ.get("WANIMATE_DEBUG") == "1":
+        if _debug["on"]:
             raise
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -1,15 +1,26 @@
-"""Generation: a materials folder becomes a video with the Wan-Animate model, segment by segment."""
+"""Generation: a materials folder becomes a video with the Wan-Animate model, segment by segment.
 
-from wanimate.generate.engine import ProgressEvent, SegmentGenerator
-from wanimate.generate.pipeline import generate
-from wanimate.generate.segments import plan_segments
-from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
+Attributes load lazily so that the CLI can read settings without importing torch and diffusers.
+"""
 
-__all__ = [
-    "DEFAULT_WEIGHTS",
-    "GenerateSettings",
-    "ProgressEvent",
-    "SegmentGenerator",
-    "generate",
-    "plan_segments",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEFAULT_WEIGHTS": "wanimate.generate.settings",
+    "GenerateSettings": "wanimate.generate.settings",
+    "ProgressEvent": "wanimate.generate.engine",
+    "SegmentGenerator": "wanimate.generate.engine",
+    "generate": "wanimate.generate.pipeline",
+    "plan_segments": "wanimate.generate.segments",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

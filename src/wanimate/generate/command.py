@@ -10,14 +10,10 @@ from wanimate.generate.settings import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, 
 
 
 def generate_command(
-    materials: Path = typer.Argument(
-        ..., help="Materials folder (from `wanimate preprocess` or the official one)."
-    ),
+    materials: Path = typer.Argument(..., help="Materials folder (from `wanimate preprocess` or the official one)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4 file."),
     mode: str | None = typer.Option(None, help="animate or replace (default: the materials' mode)."),
-    weights: str = typer.Option(
-        DEFAULT_WEIGHTS, help="Hub repo id, local folder, single file, or random:tiny."
-    ),
+    weights: str = typer.Option(DEFAULT_WEIGHTS, help="Hub repo id, local folder, single file, or random:tiny."),
     steps: int = typer.Option(20, help="Denoising steps per segment."),
     guidance: float = typer.Option(1.0, help="CFG scale; above 1 adds a negative-prompt/blank-face pass."),
     shift: float = typer.Option(5.0, help="Flow-matching timestep shift."),
@@ -29,9 +25,7 @@ def generate_command(
     ),
     relight_scale: float = typer.Option(1.0, help="Relighting LoRA strength."),
     prompt: str = typer.Option(DEFAULT_PROMPT, help="Text prompt."),
-    negative_prompt: str = typer.Option(
-        DEFAULT_NEGATIVE_PROMPT, help="Negative prompt (used when guidance > 1)."
-    ),
+    negative_prompt: str = typer.Option(DEFAULT_NEGATIVE_PROMPT, help="Negative prompt (used when guidance > 1)."),
     dtype: str = typer.Option("bf16", help="bf16, fp16 or fp32."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps ..."),
     clip_input: str = typer.Option(
@@ -39,12 +33,8 @@ def generate_command(
     ),
     save_frames: Path | None = typer.Option(None, help="Also write every frame as PNG into this folder."),
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Re-mux the driving video's audio."),
-    resume: bool = typer.Option(
-        True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."
-    ),
-    work_dir: Path | None = typer.Option(
-        None, help="Where finished segments are kept (default: <output stem>.work)."
-    ),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
+    work_dir: Path | None = typer.Option(None, help="Where finished segments are kept (default: <output stem>.work)."),
     keep_work: bool = typer.Option(False, help="Keep the work folder after the video is written."),
 ) -> None:
     """Generate a video from a materials folder, segment by segment (resumable)."""

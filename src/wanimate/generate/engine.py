@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,9 +99,7 @@ class SegmentGenerator:
         self.settings = settings
         self.device = device
         self.mode = settings.mode or materials.mode
-        self.plan: SegmentPlan = plan_segments(
-            materials.num_frames, settings.segment_frames, settings.overlap
-        )
+        self.plan: SegmentPlan = plan_segments(materials.num_frames, settings.segment_frames, settings.overlap)
         self.progress = progress or (lambda event: None)
         self._started = time.monotonic()
 
@@ -140,18 +139,12 @@ class SegmentGenerator:
             negative_embeds = negative_embeds.to(transformer_dtype)
         with Image.open(m.path("ref")) as raw:
             reference = raw.convert("RGB")
-        fitted = pipe.vae_image_processor.preprocess(
-            reference, height=height, width=width, resize_mode="fill"
-        )
+        fitted = pipe.vae_image_processor.preprocess(reference, height=height, width=width, resize_mode="fill")
         fitted = fitted.to(device, dtype=torch.float32)
         image_embeds = clip_image_embeds(pipe, reference, fitted, s.clip_input, device).to(transformer_dtype)
-        reference_latents = pipe.prepare_reference_image_latents(
-            fitted, 1, generator=generator, device=device
-        )
+        reference_latents = pipe.prepare_reference_image_latents(fitted, 1, generator=generator, device=device)
 
-        windows = {
-            name: FrameWindow(m.path(name), m.num_frames, binary=name == "mask") for name in m.video_names()
-        }
+        windows = {name: FrameWindow(m.path(name), m.num_frames, binary=name == "mask") for name in m.video_names()}
         face_size = pipe.transformer.config.motion_encoder_size
         tail = resume.tail.to(device) if resume is not None else None
         for segment in self.plan.segments[start:]:
@@ -171,9 +164,7 @@ class SegmentGenerator:
             def video(name: str, size: tuple[int, int], indices: list[int] = indices) -> torch.Tensor:
                 processor = pipe.video_processor_for_mask if name == "mask" else pipe.video_processor
                 frames = _to_pil(windows[name].frames(indices))
-                return processor.preprocess_video(frames, height=size[0], width=size[1]).to(
-                    device, torch.float32
-                )
+                return processor.preprocess_video(frames, height=size[0], width=size[1]).to(device, torch.float32)
 
             pose = video("pose", (height, width))
             face = video("face", (face_size, face_size)).to(transformer_dtype)
@@ -209,17 +200,21 @@ class SegmentGenerator:
                     pose_hidden_states=pose_latents,
                     return_dict=False,
                 )
-                with pipe.transformer.cache_context("cond"):
-                    noise = pipe.transformer(
-                        encoder_hidden_states=prompt_embeds, face_pixel_values=face, **common
-                    )[0]
-                if do_cfg:
-                    with pipe.transformer.cache_context("uncond"):
-                        # The official "face CFG": negative prompt AND a blanked face (all -1).
-                        noise_uncond = pipe.transformer(
-                            encoder_hidden_states=negative_embeds, face_pixel_values=face * 0 - 1, **common
-                        )[0]
+                if do_cfg and s.batch_cfg:
+                    noise, noise_uncond = self._guided_batch(common, prompt_embeds, negative_embeds, face)
                     noise = noise_uncond + s.guidance * (noise - noise_uncond)
+                else:
+                    with pipe.transformer.cache_context("cond"):
+                        noise = pipe.transformer(encoder_hidden_states=prompt_embeds, face_pixel_values=face, **common)[
+                            0
+                        ]
+                    if do_cfg:
+                        with pipe.transformer.cache_context("uncond"):
+                            # The official "face CFG": negative prompt AND a blanked face (all -1).
+                            noise_uncond = pipe.transformer(
+                                encoder_hidden_states=negative_embeds, face_pixel_values=face * 0 - 1, **common
+                            )[0]
+                        noise = noise_uncond + s.guidance * (noise - noise_uncond)
                 latents = pipe.scheduler.step(noise, t, latents, return_dict=False)[0]
                 self._emit("step", segment.index, step + 1)
 
@@ -235,6 +230,34 @@ class SegmentGenerator:
                 rng_state=generator.get_state(),
             )
 
+    def _guided_batch(
+        self,
+        common: dict[str, Any],
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor,
+        face: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The conditional and unconditional passes as one batch of two.
+
+        One forward of batch 2 keeps the GPU busier than two of batch 1 and reads
+        every weight once instead of twice (what matters under offloading and
+        quantization). The uncond half is the official "face CFG": the negative
+        prompt AND a blanked face (all -1). Both prompt embeddings are padded to the
+        same length by ``encode_prompt``, so they stack.
+        """
+        pair = dict(common)
+        for name in ("hidden_states", "encoder_hidden_states_image", "pose_hidden_states"):
+            pair[name] = torch.cat([common[name], common[name]])
+        pair["timestep"] = torch.cat([common["timestep"], common["timestep"]])
+        with self.pipe.transformer.cache_context("cond_uncond"):
+            both = self.pipe.transformer(
+                encoder_hidden_states=torch.cat([prompt_embeds, negative_embeds]),
+                face_pixel_values=torch.cat([face, face * 0 - 1]),
+                **pair,
+            )[0]
+        cond, uncond = both.chunk(2)
+        return cond, uncond
+
     def _output_offset(self, segment: Segment) -> int:
         """Index in the final video of this segment's first kept frame."""
         return segment.start + segment.keep_from
@@ -244,9 +267,7 @@ class SegmentGenerator:
         latents = latents.to(vae.dtype)
         z = vae.config.z_dim
         mean = torch.tensor(vae.config.latents_mean).view(1, z, 1, 1, 1).to(latents.device, latents.dtype)
-        recip_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, z, 1, 1, 1).to(
-            latents.device, latents.dtype
-        )
+        recip_std = 1.0 / torch.tensor(vae.config.latents_std).view(1, z, 1, 1, 1).to(latents.device, latents.dtype)
         latents = latents / recip_std + mean
         # Latent frame 0 is the reference image: it is conditioning, not output.
         return vae.decode(latents[:, :, 1:], return_dict=False)[0]

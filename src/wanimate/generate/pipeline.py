@@ -14,7 +14,8 @@ from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeStat
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
 from wanimate.materials import Materials, load_materials
-from wanimate.video import VideoWriter, write_png_frames
+from wanimate.video import VideoWriter
+from wanimate.video import save_frames as save_frame_files
 
 if TYPE_CHECKING:
     from wanimate.models.loading import LoadedModel
@@ -115,9 +116,7 @@ def generate(
         for out in generator.run(start=done, resume=state):
             frames = (out.frames * 255).round().to(torch.uint8)
             work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
-            notify(
-                ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments)
-            )
+            notify(ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments))
 
     notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
     source_audio = mats.meta.audio if audio else None
@@ -125,7 +124,7 @@ def generate(
         for frame in work.iter_frames():
             writer.write(frame)
     if save_frames is not None:
-        write_png_frames(work.iter_frames(), Path(save_frames))
+        save_frame_files(work.iter_frames(), Path(save_frames))
     if not keep_work:
         work.remove()
     notify(ProgressEvent("done", num_segments=generator.plan.num_segments))

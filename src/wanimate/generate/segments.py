@@ -52,7 +52,6 @@ def plan_segments(num_frames: int, segment_frames: int, overlap: int) -> Segment
     step = segment_frames - overlap
     count = max(1, -(-(num_frames - overlap) // step))
     segments = tuple(
-        Segment(index=k, start=k * step, length=segment_frames, keep_from=overlap if k else 0)
-        for k in range(count)
+        Segment(index=k, start=k * step, length=segment_frames, keep_from=overlap if k else 0) for k in range(count)
     )
     return SegmentPlan(num_frames, segment_frames, overlap, segments)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
-
-import torch
+from typing import TYPE_CHECKING, Any, Literal
 
 from wanimate.errors import WanimateError
+
+if TYPE_CHECKING:
+    import torch
 
 # The official defaults (wan/configs/wan_animate_14B.py).
 DEFAULT_PROMPT = "视频中的人在做动作"
@@ -19,7 +20,7 @@ DEFAULT_NEGATIVE_PROMPT = (
     "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
 )
 DEFAULT_WEIGHTS = "Wan-AI/Wan2.2-Animate-14B"
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 ClipInput = Literal["official", "diffusers"]
 
@@ -49,6 +50,7 @@ class GenerateSettings:
     dtype: str = "bf16"
     device: str = "auto"
     clip_input: ClipInput = "official"
+    batch_cfg: bool = True
 
     def validate(self) -> None:
         if self.mode not in (None, "animate", "replace"):
@@ -60,9 +62,7 @@ class GenerateSettings:
                 f"--segment-frames must be 4n+1 and at least 5 (e.g. 77 or 81), not {self.segment_frames}"
             )
         if self.segment_frames <= self.overlap:
-            raise WanimateError(
-                f"--segment-frames ({self.segment_frames}) must exceed --overlap ({self.overlap})"
-            )
+            raise WanimateError(f"--segment-frames ({self.segment_frames}) must exceed --overlap ({self.overlap})")
         if self.steps < 1:
             raise WanimateError(f"--steps must be at least 1, not {self.steps}")
         if self.guidance < 1.0:
@@ -76,9 +76,13 @@ class GenerateSettings:
 
     @property
     def torch_dtype(self) -> torch.dtype:
-        return DTYPES[self.dtype]
+        import torch
+
+        return getattr(torch, DTYPES[self.dtype])
 
     def resolved_device(self) -> torch.device:
+        import torch
+
         if self.device != "auto":
             return torch.device(self.device)
         if torch.cuda.is_available():
