@@ -154,7 +154,12 @@ def select_person(foreground: np.ndarray, seeds: np.ndarray, box: np.ndarray | N
             keep[int(np.argmax(overlap))] = True
     elif seeds.size == 0:
         keep[1:] = True
-    mask = keep[labels]
+    if keep[1:].all():
+        mask = fg > 0
+    else:
+        mask = np.zeros(fg.shape, bool)
+        for label in np.flatnonzero(keep):  # at most one label per seed
+            mask |= labels == label
     if box is not None:
         x0, y0, x1, y1 = _box_pixels(box, fg.shape, BOX_MARGIN)
         bounded = np.zeros_like(mask)
@@ -254,9 +259,9 @@ def refine_mask(mask: np.ndarray, *, iterations: int = 3, k: int = 7, w_len: int
         out = cv2.dilate(out, np.ones((k, k), np.uint8), iterations=iterations)
     if not out.any() or w_len <= 0 or h_len <= 0:
         return out.astype(bool)
-    ys, xs = np.nonzero(out)
-    x_edges = _grid_edges(int(xs.min()), int(xs.max()) + 1, w_len)
-    y_edges = _grid_edges(int(ys.min()), int(ys.max()) + 1, h_len)
+    box_x, box_y, box_w, box_h = cv2.boundingRect(out)
+    x_edges = _grid_edges(box_x, box_x + box_w, w_len)
+    y_edges = _grid_edges(box_y, box_y + box_h, h_len)
     filled = out.copy()
     for top, bottom in itertools.pairwise(y_edges):
         for left, right in itertools.pairwise(x_edges):
@@ -271,4 +276,5 @@ def _grid_edges(start: int, stop: int, cells: int) -> np.ndarray:
 
 def background(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The frame with the masked person blacked out: ``frame * (1 - mask)``."""
-    return np.where(np.asarray(mask, bool)[..., None], np.zeros((), frame.dtype), frame)
+    keep = (~np.asarray(mask, bool)).view(np.uint8)
+    return cv2.bitwise_and(frame, frame, mask=keep)
