@@ -6,6 +6,10 @@ stays instant.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -33,12 +37,42 @@ def _parse_person(text: str) -> str | int:
     return int(text)
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send C++ log chatter (MediaPipe/TFLite write dozens of lines to fd 2) to /dev/null.
+
+    Python's own stderr (progress, notices, warnings, errors) keeps the real terminal via a
+    duplicate of fd 2. Skipped under ``--debug`` and when stderr is not a real file
+    descriptor (e.g. captured by a test), where there is nothing to untangle.
+    """
+    try:
+        real_fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        real_fd = -1
+    if real_fd != 2 or os.environ.get("WANIMATE_DEBUG") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("preprocess")
     def preprocess_command(
-        image: Path = typer.Option(
-            ..., "--image", help="Character image (PNG/JPEG; transparency goes black)."
-        ),
+        image: Path = typer.Option(..., "--image", help="Character image (PNG/JPEG; transparency goes black)."),
         video: Path = typer.Option(..., "--video", help="Driving video (its motion drives the character)."),
         output: Path = typer.Option(..., "-o", "--output", help="Materials folder to create."),
         mode: str = typer.Option(
@@ -49,27 +83,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "--retarget/--no-retarget",
             help="Rescale the driver's bones to the character (animate only).",
         ),
-        fps: str = typer.Option(
-            "source", "--fps", help="Output frame rate, or 'source' to keep the video's."
-        ),
+        fps: str = typer.Option("source", "--fps", help="Output frame rate, or 'source' to keep the video's."),
         area: str = typer.Option(
             "1280x720", "--area", help="Target pixel area WxH; aspect kept, sides multiples of 16."
         ),
-        backend: str = typer.Option(
-            "mediapipe", "--backend", help="Pose backend: mediapipe (bundled) or vitpose."
-        ),
+        backend: str = typer.Option("mediapipe", "--backend", help="Pose backend: mediapipe (bundled) or vitpose."),
         models_dir: Path | None = typer.Option(
             None, "--models-dir", help="Official process_checkpoint folder (vitpose backend)."
         ),
         person: str = typer.Option("auto", "--person", help="auto (main performer) or N (0 = leftmost)."),
         smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal smoothing of keypoints."),
-        preview: bool = typer.Option(
-            False, "--preview", help="Also write preview.mp4 (all materials side by side)."
-        ),
+        preview: bool = typer.Option(False, "--preview", help="Also write preview.mp4 (all materials side by side)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing materials folder."),
-        mask_iterations: int = typer.Option(
-            3, "--mask-iterations", help="Mask dilation iterations (replace)."
-        ),
+        mask_iterations: int = typer.Option(3, "--mask-iterations", help="Mask dilation iterations (replace)."),
         mask_k: int = typer.Option(7, "--mask-k", help="Mask dilation kernel size (replace)."),
         mask_w_len: int = typer.Option(1, "--mask-w-len", help="Mask bbox grid columns; 1 = full rectangle."),
         mask_h_len: int = typer.Option(1, "--mask-h-len", help="Mask bbox grid rows; 1 = full rectangle."),
@@ -81,26 +107,25 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
-        materials = preprocess(
-            image,
-            video,
-            output,
-            mode=mode,  # type: ignore[arg-type]
-            retarget=retarget,
-            fps=_parse_fps(fps),
-            area=parse_area(area),
-            backend=backend,
-            models_dir=models_dir,
-            person=_parse_person(person),
-            smooth=smooth,
-            preview=preview,
-            mask_iterations=mask_iterations,
-            mask_k=mask_k,
-            mask_w_len=mask_w_len,
-            mask_h_len=mask_h_len,
-            overwrite=overwrite,
-            progress=not quiet,
-        )
+        options = {
+            "mode": mode,
+            "retarget": retarget,
+            "fps": _parse_fps(fps),
+            "area": parse_area(area),
+            "backend": backend,
+            "models_dir": models_dir,
+            "person": _parse_person(person),
+            "smooth": smooth,
+            "preview": preview,
+            "mask_iterations": mask_iterations,
+            "mask_k": mask_k,
+            "mask_w_len": mask_w_len,
+            "mask_h_len": mask_h_len,
+            "overwrite": overwrite,
+            "progress": not quiet,
+        }
+        with _native_stderr_silenced():
+            materials = preprocess(image, video, output, **options)
         meta = materials.meta
         typer.echo(
             f"wrote {materials.root} ({meta.mode}, {meta.width}x{meta.height}, {meta.num_frames} frames "
@@ -111,9 +136,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_preprocess(
         seconds: float = typer.Option(10.0, "--seconds", help="Length of the 720p test clip."),
         mode: str = typer.Option("animate", "--mode", help="animate or replace."),
-        memory: bool = typer.Option(
-            True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."
-        ),
+        memory: bool = typer.Option(True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."),
     ) -> None:
         """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
         from wanimate.bench.preprocess import format_report, run_benchmark

@@ -19,12 +19,18 @@ from wanimate.materials import MATERIAL_FILES
 from wanimate.materials.folder import FACE_SIZE
 from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
-from wanimate.preprocess.writers import ThreadedWriter
+from wanimate.preprocess.writers import Prefetch, ThreadedWriter
 from wanimate.video import VideoInfo, iter_frames, probe_video
 
 if TYPE_CHECKING:
     from wanimate.preprocess.pipeline import Settings, _Timer
     from wanimate.preprocess.progress import Reporter
+
+
+# The material videos are intermediates read once by generation: x264 "veryfast" at the
+# writer's visually lossless crf costs about a third of the CPU of "medium" for files of
+# about the same size, and encoding is the largest cost of pass 2.
+PRESET = "veryfast"
 
 
 @dataclass
@@ -46,8 +52,9 @@ def source_info(video: Path) -> VideoInfo:
     return info
 
 
-def _frames(video: Path, fps: float | None) -> Any:
-    return iter_frames(video, fps=fps, max_side=MAX_SIDE)
+def _frames(video: Path, fps: float | None, timer: _Timer) -> Prefetch:
+    """Frames decoded ahead in a thread; the decoder's own time is charged to ``decode``."""
+    return Prefetch(timer.timed("decode", iter(iter_frames(video, fps=fps, max_side=MAX_SIDE))))
 
 
 def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
@@ -68,14 +75,16 @@ def first_pass(
     detections: list[list[Any]] = []
     frame_size: tuple[int, int] | None = None
     bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
+    frames = _frames(video, settings.fps, timer)
     try:
-        for frame in timer.timed("decode", iter(_frames(video, settings.fps))):
+        for frame in frames:
             if frame_size is None:
                 frame_size = (int(frame.shape[0]), int(frame.shape[1]))
             with timer.stage("pose"):
                 detections.append(detector.detect(frame))
             bar.advance()
     finally:
+        frames.close()
         detector.close()
     if frame_size is None:
         raise WanimateError(f"driving video {video} has zero decodable frames")
@@ -89,9 +98,7 @@ def first_pass(
     with timer.stage("tracking"):
         track = follow_person(detections, frame_size, person=settings.person)
         del detections
-        keypoints = smooth_keypoints(
-            np.asarray(track.keypoints, np.float32), out_fps, enabled=settings.smooth
-        )
+        keypoints = smooth_keypoints(np.asarray(track.keypoints, np.float32), out_fps, enabled=settings.smooth)
     detected = np.asarray(track.detected, bool)
     missing = np.asarray(track.missing, bool)
     summary = {
@@ -140,26 +147,25 @@ def second_pass(
     height, width = out_size
     total = len(driving)
     writers = {
-        "pose": ThreadedWriter(staging / MATERIAL_FILES["pose"], out_fps),
-        "face": ThreadedWriter(staging / MATERIAL_FILES["face"], out_fps),
+        "pose": ThreadedWriter(staging / MATERIAL_FILES["pose"], out_fps, preset=PRESET),
+        "face": ThreadedWriter(staging / MATERIAL_FILES["face"], out_fps, preset=PRESET),
     }
     segmenter = None
+    frames = _frames(video, settings.fps, timer)
     try:
         if replace:
             from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
 
-            writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps)
+            writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps, preset=PRESET)
             writers["mask"] = ThreadedWriter(staging / MATERIAL_FILES["mask"], out_fps, lossless=True)
             segmenter = PersonSegmenter(backend="auto")
         if settings.preview:
-            writers["preview"] = ThreadedWriter(staging / PREVIEW_NAME, out_fps)
+            writers["preview"] = ThreadedWriter(staging / PREVIEW_NAME, out_fps, preset=PRESET)
         bar = reporter.task("pass 2/2: materials", total)
         index = -1
-        for index, frame in enumerate(timer.timed("decode", iter(_frames(video, settings.fps)))):
+        for index, frame in enumerate(frames):
             if index >= total:
-                raise WanimateError(
-                    f"driving video {video} gave more frames on the second read; is it being written?"
-                )
+                raise WanimateError(f"driving video {video} gave more frames on the second read; is it being written?")
             with timer.stage("skeleton"):
                 pose = draw_skeleton(driving[index], height, width)
             writers["pose"].write(pose)
@@ -205,6 +211,7 @@ def second_pass(
             writer.abort()
         raise
     finally:
+        frames.close()
         if segmenter is not None and hasattr(segmenter, "close"):
             segmenter.close()
         timer.add("writing", sum(writer.busy_s for writer in writers.values()))

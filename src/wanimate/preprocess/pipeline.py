@@ -66,9 +66,7 @@ class Settings:
         if isinstance(self.person, int) and self.person < 0:
             raise WanimateError(f"--person must be 'auto' or a number from 0, not {self.person}")
         if self.mask_iterations < 0 or self.mask_k < 1 or self.mask_w_len < 1 or self.mask_h_len < 1:
-            raise WanimateError(
-                "--mask-iterations must be >= 0 and --mask-k, --mask-w-len, --mask-h-len >= 1"
-            )
+            raise WanimateError("--mask-iterations must be >= 0 and --mask-k, --mask-w-len, --mask-h-len >= 1")
 
 
 @dataclass
@@ -116,9 +114,7 @@ def _claim_output(output: Path, overwrite: bool) -> None:
     if not output.is_dir():
         raise WanimateError(f"{output} exists and is not a folder; choose another -o path")
     if not overwrite:
-        raise WanimateError(
-            f"{output} already exists; pass --overwrite to replace it or choose another -o path"
-        )
+        raise WanimateError(f"{output} already exists; pass --overwrite to replace it or choose another -o path")
     entries = {p.name for p in output.iterdir()}
     if entries and not entries & {META_NAME, MATERIAL_FILES["pose"]}:
         raise WanimateError(
@@ -219,9 +215,7 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
             f"driving video {video} is {info.width}x{info.height}; each side must be at least {MIN_SIDE} px"
         )
     if max(info.width, info.height) > MAX_SIDE:
-        reporter.notice(
-            f"driving video is {info.width}x{info.height} (over {MAX_SIDE} px); frames are downscaled"
-        )
+        reporter.notice(f"driving video is {info.width}x{info.height} (over {MAX_SIDE} px); frames are downscaled")
     out_fps = settings.fps or info.fps
 
     with timer.stage("reference"):

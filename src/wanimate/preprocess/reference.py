@@ -48,16 +48,12 @@ def load_character(path: str | Path, *, background: tuple[int, int, int] = (0, 0
     image = image.convert("RGB")
     width, height = image.size
     if min(width, height) < MIN_SIDE:
-        raise WanimateError(
-            f"character image {path} is {width}x{height}; each side must be at least {MIN_SIDE} px"
-        )
+        raise WanimateError(f"character image {path} is {width}x{height}; each side must be at least {MIN_SIDE} px")
     notices: list[str] = []
     new_w, new_h = downscale_size(width, height)
     if (new_w, new_h) != (width, height):
         image = image.resize((new_w, new_h), Image.Resampling.LANCZOS)
-        notices.append(
-            f"character image is {width}x{height} (over {MAX_SIDE} px); downscaled to {new_w}x{new_h}"
-        )
+        notices.append(f"character image is {width}x{height} (over {MAX_SIDE} px); downscaled to {new_w}x{new_h}")
     return CharacterImage(
         pixels=np.asarray(image, np.uint8).copy(), original_size=(width, height), notices=tuple(notices)
     )

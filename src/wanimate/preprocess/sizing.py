@@ -103,9 +103,7 @@ def letterbox(src_size: tuple[int, int], dst_size: tuple[int, int]) -> Fit:
     (h, w), (dh, dw) = src_size, dst_size
     scale = min(dw / w, dh / h)
     sw, sh = min(dw, max(1, round(w * scale))), min(dh, max(1, round(h * scale)))
-    return Fit(
-        src_size=(h, w), dst_size=(dh, dw), scaled_size=(sh, sw), offset=((dw - sw) // 2, (dh - sh) // 2)
-    )
+    return Fit(src_size=(h, w), dst_size=(dh, dw), scaled_size=(sh, sw), offset=((dw - sw) // 2, (dh - sh) // 2))
 
 
 def stretch(src_size: tuple[int, int], dst_size: tuple[int, int]) -> Fit:

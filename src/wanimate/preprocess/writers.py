@@ -1,4 +1,4 @@
-"""Encode several material videos at once without holding frames in memory.
+"""Decode and encode off the main thread, without holding frames in memory.
 
 Pass 2 produces up to five videos per frame. x264 and mediapipe both release the
 GIL, so giving every output its own thread lets encoding overlap with segmentation
@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -29,9 +30,11 @@ class ThreadedWriter:
     time, which the benchmark reports as the cost of writing.
     """
 
-    def __init__(self, path: str | Path, fps: float, *, lossless: bool = False, depth: int = 4) -> None:
+    def __init__(
+        self, path: str | Path, fps: float, *, lossless: bool = False, preset: str = "medium", depth: int = 4
+    ) -> None:
         self.path = Path(path)
-        self._writer = VideoWriter(self.path, fps, lossless=lossless)
+        self._writer = VideoWriter(self.path, fps, lossless=lossless, preset=preset)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self.busy_s = 0.0
@@ -94,3 +97,63 @@ class ThreadedWriter:
             self.close()
         else:
             self.abort()
+
+
+class Prefetch:
+    """Decode ahead in a thread (PyAV releases the GIL) so pose and drawing never wait on it.
+
+    The queue holds at most ``depth`` frames, and an error in the decoder surfaces in the
+    consumer at the frame where it happened.
+    """
+
+    def __init__(self, frames: Iterator[np.ndarray], depth: int = 4) -> None:
+        self._frames = frames
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for frame in self._frames:
+                if not self._put(frame):
+                    return
+            self._put(_STOP)
+        except BaseException as exc:
+            self._put(exc)
+        finally:
+            close = getattr(self._frames, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        item = self._queue.get()
+        if item is _STOP:
+            self._queue.put(_STOP)
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._queue.put(_STOP)
+            raise item
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Stop decoding early (an error downstream) and release the file."""
+        self._stopped.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join()
