@@ -58,6 +58,7 @@ FACE68_FROM_MESH = (
 # already passed the sub-model's own presence threshold (0.5), so its points share this score.
 SUBMODEL_SCORE = 0.9
 _HEAD_TORSO = (0, 5, 6)  # nose and shoulders: what every visible person shows
+MIN_BODY_POINTS = 4  # a face alone (nose, eyes, ears) already gives five
 
 
 def _landmarks(lms: Any, n: int) -> np.ndarray:
@@ -95,8 +96,14 @@ def holistic_to_coco(result: Any, x0: float, y0: float, width: float, height: fl
 
 
 def person_from_keypoints(kp: np.ndarray, width: int, height: int) -> PersonPose | None:
-    """Frame-clipped keypoints, their box and a person score; None when nothing is in the frame."""
+    """Frame-clipped keypoints, their box and a person score; None when too little is in the frame.
+
+    BlazePose happily reports a body that is almost entirely beyond the border; fewer than
+    ``MIN_BODY_POINTS`` confident body points inside the frame is not a usable person.
+    """
     kp = drop_outside(kp, width, height)
+    if (kp[: len(BLAZEPOSE_FOR_COCO), 2] >= 0.5).sum() < MIN_BODY_POINTS:
+        return None
     box = keypoint_box(kp, 0.3)
     if box is None:
         box = keypoint_box(kp, 1e-6)
