@@ -209,6 +209,25 @@ def _motion_conv_inverse(key: str, value: Tensor, n_res: int, kernel: Tensor) ->
         raise WanimateError(f"unexpected motion-encoder key {key!r}")
 
 
+def dit_native_module_to_diffusers(module: str) -> str:
+    """A native block Linear name (``blocks.3.cross_attn.k_img``) as diffusers names it; others unchanged."""
+    module = module.removeprefix(COMFY_PREFIX).removeprefix("diffusion_model.")
+    if m := re.match(r"blocks\.(\d+)\.(.*)$", module):
+        renamed = _swap_prefix(m.group(2) + ".", _DIT_BLOCK_RENAMES, True)
+        if renamed is not None:
+            return f"blocks.{m.group(1)}.{renamed[:-1]}"
+    return module
+
+
+def dit_diffusers_module_to_native(module: str) -> str:
+    """Inverse of :func:`dit_native_module_to_diffusers` (used to write LoRA fixtures)."""
+    if m := re.match(r"blocks\.(\d+)\.(.*)$", module):
+        renamed = _swap_prefix(m.group(2) + ".", _DIT_BLOCK_RENAMES, False)
+        if renamed is not None:
+            return f"blocks.{m.group(1)}.{renamed[:-1]}"
+    return module
+
+
 def is_native_dit(keys: Iterable[str]) -> bool:
     """True for official/ComfyUI key names (``blocks.0.self_attn.q.weight``), False for diffusers names."""
     return any(".self_attn." in k or k.removeprefix(COMFY_PREFIX).startswith("head.head") for k in keys)

@@ -1,0 +1,85 @@
+"""What ``wanimate info`` reports: versions, the compute device, attention backends, cached weights.
+
+It answers the first questions of any bug report ("which diffusers? which GPU? is the model even
+downloaded?") in one command, without loading a model.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+
+PACKAGES = ("wanimate", "torch", "diffusers", "transformers", "peft", "huggingface_hub", "av", "mediapipe")
+
+
+@dataclass
+class Info:
+    versions: dict[str, str]
+    device: str
+    attention_available: list[str]
+    attention_missing: list[str]
+    weights: list[tuple[str, str, int, str]] = field(default_factory=list)  # name, kind, bytes, path
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def describe_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        gpus = []
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            gpus.append(f"cuda:{i} {props.name} ({props.total_memory / 2**30:.1f} GiB)")
+        return "; ".join(gpus)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps (Apple GPU)"
+    return f"cpu ({os.cpu_count()} cores, no GPU found)"
+
+
+def attention_backends() -> tuple[list[str], list[str]]:
+    """Backends of diffusers' attention dispatcher whose packages import here, and those that do not.
+
+    Availability means "its library is installed"; hub backends still download kernels on first use and
+    the native flash/cuDNN ones need a CUDA device.
+    """
+    from diffusers.models import attention_dispatch as ad
+
+    available, missing = [], []
+    for backend in ad._AttentionBackendRegistry.list_backends():
+        name = getattr(backend, "value", str(backend))
+        try:
+            ad._check_attention_backend_requirements(backend)
+        except RuntimeError:
+            missing.append(name)
+        else:
+            available.append(name)
+    return sorted(available), sorted(missing)
+
+
+def collect_info() -> Info:
+    from wanimate.models.hub import find_cached_weights
+
+    available, missing = attention_backends()
+    weights = [(w.name, w.kind, w.size_bytes, str(w.path)) for w in find_cached_weights()]
+    return Info({p: _version(p) for p in PACKAGES}, describe_device(), available, missing, weights)
+
+
+def format_info(info: Info) -> str:
+    lines = ["versions:"]
+    lines += [f"  {name:<16} {version}" for name, version in info.versions.items()]
+    lines += [f"device: {info.device}", "attention backends:"]
+    lines.append(f"  available: {', '.join(info.attention_available) or 'none'}")
+    lines.append(f"  not installed: {', '.join(info.attention_missing) or 'none'}")
+    lines.append("Wan-Animate weights in the cache:")
+    if not info.weights:
+        lines.append("  none (download with `hf download Wan-AI/Wan2.2-Animate-14B`)")
+    for name, kind, size, path in info.weights:
+        lines.append(f"  {name:<48} {kind:<9} {size / 2**30:8.2f} GiB  {path}")
+    return "\n".join(lines)
