@@ -220,6 +220,9 @@ class VitPoseBackend:
         blob = image.transpose(2, 0, 1)[None]
         out = self._det.run(None, {self._det.get_inputs()[0].name: blob})[0]
         boxes, scores = decode_detections(out, frame.shape[:2], self._det_hw, self.det_conf, self.det_iou)
+        # the official code swaps boxes under 10 px for the whole frame; such a box is no usable person
+        usable = (boxes[:, 2] - boxes[:, 0] >= 10) & (boxes[:, 3] - boxes[:, 1] >= 10)
+        boxes, scores = boxes[usable], scores[usable]
         if not len(boxes):
             return boxes, scores
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
