@@ -70,10 +70,7 @@ MOVES = [
 
 def driving_clip(lengths=HUMAN, moves=MOVES, step=(6.0, 0.0)) -> np.ndarray:
     return np.stack(
-        [
-            make_pose(lengths, angles, neck=(300 + i * step[0], 150 + i * step[1]))
-            for i, angles in enumerate(moves)
-        ]
+        [make_pose(lengths, angles, neck=(300 + i * step[0], 150 + i * step[1])) for i, angles in enumerate(moves)]
     )
 
 

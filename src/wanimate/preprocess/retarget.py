@@ -97,15 +97,11 @@ def retarget(
     scale and offset, so the drawing still skips them.
     """
     if reference.shape != (NUM_KEYPOINTS, 3) or driving.ndim != 3 or driving.shape[1:] != (NUM_KEYPOINTS, 3):
-        raise ValueError(
-            f"expected (133, 3) and (T, 133, 3) keypoints, got {reference.shape}, {driving.shape}"
-        )
+        raise ValueError(f"expected (133, 3) and (T, 133, 3) keypoints, got {reference.shape}, {driving.shape}")
     driving = np.where(np.isfinite(driving).all(axis=-1, keepdims=True), driving, 0.0).astype(np.float32)
     ref = map_points(reference, ref_size, out_size)
     ref20 = body20(ref)
-    drv20 = (
-        np.stack([body20(frame) for frame in driving]) if len(driving) else np.zeros((0, 20, 3), np.float32)
-    )
+    drv20 = np.stack([body20(frame) for frame in driving]) if len(driving) else np.zeros((0, 20, 3), np.float32)
     ref_valid = ref20[:, 2] >= threshold
     drv_valid = drv20[:, :, 2] >= threshold
 
@@ -121,9 +117,7 @@ def retarget(
     window = max(int(calibration_frames), 1)
     drv_len = _calibrated(_bone_lengths(drv20, drv_valid), window)
     measured = _measured_ratios(ref_len, drv_len, outlier_factor)
-    scale = _global_scale(
-        ref20, ref_valid, drv20, drv_valid, measured, window, ref_size, drive_size, out_size
-    )
+    scale = _global_scale(ref20, ref_valid, drv20, drv_valid, measured, window, ref_size, drive_size, out_size)
     ratios = _fill_ratios(measured, scale)
     plan = _Plan(ratios, _hand_ratio(ref, driving, threshold, window, ratios), scale, threshold)
 
@@ -199,9 +193,7 @@ def _global_scale(
         if ref_h <= 1e-3:
             continue
         drv_h = np.linalg.norm(drv20[:, _NOSE, :2] - drv20[:, list(low), :2].mean(axis=1), axis=-1)
-        drv_h = _calibrated(
-            np.where(drv_valid[:, need].all(axis=1) & (drv_h > 1e-3), drv_h, np.nan)[:, None], window
-        )
+        drv_h = _calibrated(np.where(drv_valid[:, need].all(axis=1) & (drv_h > 1e-3), drv_h, np.nan)[:, None], window)
         if np.isfinite(drv_h[0]):
             return float(ref_h / drv_h[0])
     if np.isfinite(measured).any():
@@ -230,9 +222,7 @@ def _fill_ratios(measured: np.ndarray, scale: float) -> np.ndarray:
     return ratios
 
 
-def _hand_ratio(
-    ref: np.ndarray, driving: np.ndarray, threshold: float, window: int, ratios: np.ndarray
-) -> float:
+def _hand_ratio(ref: np.ndarray, driving: np.ndarray, threshold: float, window: int, ratios: np.ndarray) -> float:
     """Character ÷ driver palm size, larger of the two hands; the forearm ratio when no palm is measurable."""
     found = []
     for hand in (LEFT_HAND, RIGHT_HAND):
@@ -290,9 +280,7 @@ def _rebuild_frame(drv: np.ndarray, valid: np.ndarray, plan: _Plan) -> tuple[np.
     return new, foot_ratio
 
 
-def _capped_foot_ratio(
-    drv: np.ndarray, valid: np.ndarray, ratios: np.ndarray, foot: int, ratio: float
-) -> float:
+def _capped_foot_ratio(drv: np.ndarray, valid: np.ndarray, ratios: np.ndarray, foot: int, ratio: float) -> float:
     calf = _CALF_OF_FOOT[foot]
     (ka, kb), (fa, fb) = LIMBS[calf], LIMBS[foot]
     if not (valid[ka] and valid[kb]):
@@ -304,9 +292,7 @@ def _capped_foot_ratio(
     return ratio
 
 
-def _anchor_offset(
-    ref20: np.ndarray, ref_valid: np.ndarray, new: np.ndarray, valid: np.ndarray
-) -> np.ndarray:
+def _anchor_offset(ref20: np.ndarray, ref_valid: np.ndarray, new: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Shift that puts the anchor frame where the character stands: feet for full bodies, else the neck.
 
     Full body (hips and ankles seen in both): the lower ankle lands on the character's
