@@ -23,7 +23,19 @@ from wanimate.errors import WanimateError
 
 BENCH_SIZE = (1280, 720)
 BENCH_FPS = 30
-STAGES = ("decode", "pose", "tracking", "skeleton", "face", "masks", "writing")
+STAGES = (
+    "reference",
+    "decode",
+    "pose",
+    "tracking",
+    "skeleton",
+    "face",
+    "masks",
+    "preview",
+    "writing",
+    "pass1",
+    "pass2",
+)
 
 
 def _package_media() -> tuple[Path, Any]:
@@ -99,7 +111,7 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
         overwrite=True,
     )
     wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     meta = materials.meta
     return {
         "frames": meta.num_frames,
@@ -107,7 +119,9 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
         "height": meta.height,
         "wall_s": wall,
         "timings_s": meta.provenance["timings_s"],
-        "peak_rss_mib": peak_kib / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "load_avg_1m": os.getloadavg()[0],
     }
 
 
@@ -176,6 +190,12 @@ def format_report(report: dict[str, Any]) -> str:
             rate = frames / seconds if seconds > 0 else float("inf")
             lines.append(f"  {stage:<16} {seconds:9.2f} {rate:10.1f}")
     lines.append(f"  {'end to end':<16} {main['wall_s']:9.2f} {frames / main['wall_s']:10.1f}")
+    cores = os.cpu_count() or 1
+    lines.append(
+        f"CPU {main['cpu_s'] / frames * 1000:.0f} ms/frame over all threads (at most "
+        f"{frames * cores / main['cpu_s']:.1f} frames/s on {cores} idle cores); "
+        f"load average at the end {main['load_avg_1m']:.1f}"
+    )
     lines.append(f"peak RSS {main['peak_rss_mib']:.0f} MiB")
     if "memory" in report:
         mem = report["memory"]

@@ -23,8 +23,8 @@ from wanimate.preprocess.writers import Prefetch, ThreadedWriter
 from wanimate.video import VideoInfo, iter_frames, probe_video
 
 if TYPE_CHECKING:
-    from wanimate.preprocess.pipeline import Settings, _Timer
     from wanimate.preprocess.progress import Reporter
+    from wanimate.preprocess.settings import Settings, StageTimer
 
 
 # The material videos are intermediates read once by generation: x264 "veryfast" at the
@@ -52,7 +52,7 @@ def source_info(video: Path) -> VideoInfo:
     return info
 
 
-def _frames(video: Path, fps: float | None, timer: _Timer) -> Prefetch:
+def _frames(video: Path, fps: float | None, timer: StageTimer) -> Prefetch:
     """Frames decoded ahead in a thread; the decoder's own time is charged to ``decode``."""
     return Prefetch(timer.timed("decode", iter(iter_frames(video, fps=fps, max_side=MAX_SIDE))))
 
@@ -64,7 +64,7 @@ def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
 
 
 def first_pass(
-    video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: _Timer, reporter: Reporter
+    video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
 ) -> Motion:
     from wanimate.preprocess.pose import make_backend
     from wanimate.preprocess.smoothing import smooth_keypoints
@@ -136,7 +136,7 @@ def second_pass(
     track_boxes: np.ndarray,
     frame_fit: Fit,
     out_size: tuple[int, int],
-    timer: _Timer,
+    timer: StageTimer,
     reporter: Reporter,
 ) -> None:
     """Write src_pose/src_face (and src_bg/src_mask, preview.mp4) frame by frame."""

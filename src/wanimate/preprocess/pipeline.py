@@ -9,18 +9,16 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 import wanimate
 from wanimate.errors import WanimateError
@@ -33,70 +31,17 @@ from wanimate.materials import (
     write_meta,
 )
 from wanimate.materials.folder import FACE_SIZE, META_NAME, Mode
+from wanimate.preprocess.face_crop import face_boxes
+from wanimate.preprocess.keypoints import empty_pose
+from wanimate.preprocess.passes import first_pass, second_pass, source_info
+from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.progress import Reporter
 from wanimate.preprocess.reference import load_character
+from wanimate.preprocess.retarget import retarget
+from wanimate.preprocess.settings import Settings, StageTimer
 from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
 
 KEYPOINTS_NAME = "keypoints.npz"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every choice that shapes the materials; recorded verbatim in meta.json."""
-
-    mode: Mode = "animate"
-    retarget: bool = True
-    fps: float | None = None
-    area: tuple[int, int] = (1280, 720)
-    backend: str = "mediapipe"
-    models_dir: str | None = None
-    person: str | int = "auto"
-    smooth: bool = True
-    preview: bool = False
-    mask_iterations: int = 3
-    mask_k: int = 7
-    mask_w_len: int = 1
-    mask_h_len: int = 1
-
-    def validate(self) -> None:
-        if self.mode not in ("animate", "replace"):
-            raise WanimateError(f"--mode must be 'animate' or 'replace', not {self.mode!r}")
-        if self.fps is not None and not (0 < self.fps <= 240):
-            raise WanimateError(f"--fps must be between 0 and 240 (or 'source'), not {self.fps}")
-        if isinstance(self.person, int) and self.person < 0:
-            raise WanimateError(f"--person must be 'auto' or a number from 0, not {self.person}")
-        if self.mask_iterations < 0 or self.mask_k < 1 or self.mask_w_len < 1 or self.mask_h_len < 1:
-            raise WanimateError("--mask-iterations must be >= 0 and --mask-k, --mask-w-len, --mask-h-len >= 1")
-
-
-@dataclass
-class _Timer:
-    """Seconds per stage; pass 2 overlaps with encoder threads, so stages need not sum to the total."""
-
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - start)
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    def timed(self, name: str, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-        """Charge the time spent producing each item (decoding) to ``name``."""
-        while True:
-            start = time.perf_counter()
-            try:
-                item = next(frames)
-            except StopIteration:
-                self.add(name, time.perf_counter() - start)
-                return
-            self.add(name, time.perf_counter() - start)
-            yield item
 
 
 def _sha256(path: Path) -> str:
@@ -205,9 +150,7 @@ def preprocess(
 
 
 def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter: Reporter) -> None:
-    from wanimate.preprocess.passes import first_pass, second_pass, source_info
-
-    timer = _Timer()
+    timer = StageTimer()
     started = time.perf_counter()
     info = source_info(video)
     if min(info.width, info.height) < MIN_SIDE:
@@ -224,7 +167,8 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
             reporter.notice(line)
         reference_src = _reference_pose(character.pixels, settings, image)
 
-    motion = first_pass(video, settings, out_fps, info, timer, reporter)
+    with timer.stage("pass1"):
+        motion = first_pass(video, settings, out_fps, info, timer, reporter)
     frame_h, frame_w = motion.frame_size
     if settings.mode == "animate":
         width, height = size_for_area(character.pixels.shape[1], character.pixels.shape[0], settings.area)
@@ -232,17 +176,12 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
         width, height = size_for_area(frame_w, frame_h, settings.area)
     ref_fit = letterbox(character.pixels.shape[:2], (height, width))
     reference = ref_fit.apply_keypoints(reference_src)
-    ref_path = staging / MATERIAL_FILES["ref"]
-    from PIL import Image
-
-    Image.fromarray(ref_fit.apply_image(character.pixels)).save(ref_path)
+    Image.fromarray(ref_fit.apply_image(character.pixels)).save(staging / MATERIAL_FILES["ref"])
 
     with timer.stage("tracking"):
         driving, frame_fit = _driving_keypoints(
             motion.keypoints, reference, settings, (frame_h, frame_w), (height, width)
         )
-        from wanimate.preprocess.face_crop import face_boxes
-
         boxes = face_boxes(motion.keypoints, (frame_h, frame_w))
     np.savez(
         staging / KEYPOINTS_NAME,
@@ -253,19 +192,20 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
         face_boxes=np.asarray(boxes, np.float32),
     )
 
-    second_pass(
-        staging,
-        video,
-        settings,
-        out_fps,
-        driving=driving,
-        face_boxes=np.asarray(boxes, np.float32),
-        track_boxes=motion.boxes,
-        frame_fit=frame_fit,
-        out_size=(height, width),
-        timer=timer,
-        reporter=reporter,
-    )
+    with timer.stage("pass2"):
+        second_pass(
+            staging,
+            video,
+            settings,
+            out_fps,
+            driving=driving,
+            face_boxes=np.asarray(boxes, np.float32),
+            track_boxes=motion.boxes,
+            frame_fit=frame_fit,
+            out_size=(height, width),
+            timer=timer,
+            reporter=reporter,
+        )
     num_frames = len(driving)
     timer.add("total", time.perf_counter() - started)
     provenance = {
@@ -305,9 +245,6 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
 
 def _reference_pose(pixels: np.ndarray, settings: Settings, image: Path) -> np.ndarray:
     """The character's keypoints in its own pixels; zeros when not needed and not found."""
-    from wanimate.preprocess.keypoints import empty_pose
-    from wanimate.preprocess.pose import make_backend
-
     models_dir = Path(settings.models_dir) if settings.models_dir else None
     detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=False)
     try:
@@ -342,8 +279,6 @@ def _driving_keypoints(
         return fit.apply_keypoints(source), fit
     fit = letterbox(frame_size, out_size)
     if settings.retarget:
-        from wanimate.preprocess.retarget import retarget
-
         moved = retarget(reference, source, ref_size=out_size, drive_size=frame_size, out_size=out_size)
         return np.asarray(moved, np.float32), fit
     return fit.apply_keypoints(source), fit
