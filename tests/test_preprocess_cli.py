@@ -24,8 +24,9 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, captured.out, captured.err
 
 
-def _args(image: Path, video: Path, out: Path, *extra: str) -> list[str]:
-    return ["preprocess", "--image", str(image), "--video", str(video), "-o", str(out), "--quiet", *extra]
+def _args(image: Path, video: Path, out: Path, *extra: str, quiet: bool = True) -> list[str]:
+    args = ["preprocess", "--image", str(image), "--video", str(video), "-o", str(out), *extra]
+    return [*args, "--quiet"] if quiet else args
 
 
 def _assert_failed_cleanly(code: int, err: str, out: Path, *needles: str) -> None:
@@ -137,13 +138,22 @@ def test_person_lost_mid_video_is_reported_not_fatal(
     gone = [np.full_like(frames[0], 100)] * 14  # the performer leaves for longer than any gap we bridge
     video = write_clip(tmp_path / "leaves.mp4", frames + gone)
     out = tmp_path / "m"
-    code, _, err = _run(_args(astronaut_image, video, out, "--area", "128x128", "--no-retarget"), capsys)
+    code, _, err = _run(_args(astronaut_image, video, out, "--area", "128x128", "--no-retarget", quiet=False), capsys)
     assert code == 0, err
     assert "warning:" in err and "lost" in err
+    assert "pass 2/2" in err and "24/24" in err  # the progress bars ran to the real frame count
     tracking = json.loads((out / "meta.json").read_text())["provenance"]["tracking"]
     assert tracking["frames_missing"] >= 10
     detected = np.load(out / "keypoints.npz")["detected"]
     assert detected[:8].all() and not detected[-6:].any()
+
+
+def test_asking_for_a_person_who_is_not_there_fails_cleanly(
+    astronaut_image: Path, talk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m"
+    code, _, err = _run(_args(astronaut_image, talk, out, "--person", "3", "--no-retarget"), capsys)
+    _assert_failed_cleanly(code, err, out, "--person 3", "has only 1")
 
 
 def test_existing_output_needs_overwrite_and_user_data_is_never_clobbered(
