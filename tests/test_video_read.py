@@ -151,6 +151,7 @@ def _transparent() -> np.ndarray:
     ("name", "codec", "pix_fmt", "options"),
     [
         ("png.mov", "png", "rgba", None),
+        ("rle.mov", "qtrle", "argb", None),
         ("vp9.webm", "libvpx-vp9", "yuva420p", {"lossless": "1"}),
         ("prores.mov", "prores_ks", "yuva444p10le", None),
     ],
