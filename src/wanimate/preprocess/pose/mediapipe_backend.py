@@ -5,13 +5,15 @@ mediapipe's landmark models are single-person, so several people are found in tw
 * **scan**: a static-image BlazePose run on the whole frame finds one person; that person is
   painted out and the frame is scanned again, until nobody more is found (or ``max_people``).
   Scans run on the first frame, every ``scan_interval`` frames and whenever nobody is followed,
-  with the people already followed painted out first, so a scan usually costs one empty
-  detector pass.
-* **follow**: every person found gets a *slot*: its own Holistic graph in video mode, fed a crop
-  around that person. Video mode reuses the previous frame's landmarks as the next region of
-  interest instead of re-running the detector, which is what keeps one person at about 45 ms a
-  frame on two CPU cores at 720p. The crop only moves when the person nears its border, so the
-  graph's own tracking sees a stable image.
+  with the people already followed painted out first, so a routine scan is one empty detector
+  pass.
+* **follow**: every person found gets a *slot*: its own Holistic graph in video mode. Its first
+  frame is the scan's view with everyone else painted out, so its detector locks onto that
+  person; from then on it sees the real frame and follows its person from the previous frame's
+  landmarks instead of re-running the detector. That is what keeps one person at about 45 ms a
+  frame on two CPU cores at 720p. Slots always see whole frames: feeding moving crops would
+  shift the graph's own region of interest under it and force re-detections (several times
+  slower on a walking person).
 
 Holistic runs pose, face mesh and hands from one body estimate, which is cheaper than separate
 Pose + FaceMesh + Hands graphs (Hands alone re-runs its palm detector) and keeps the hands
@@ -21,7 +23,6 @@ to download at run time, so they are never used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -67,7 +68,7 @@ def _landmarks(lms: Any, n: int) -> np.ndarray:
 
 
 def holistic_to_coco(result: Any, x0: float, y0: float, width: float, height: float) -> np.ndarray | None:
-    """Map one Holistic result, computed on a crop at (x0, y0) of size width x height, to frame pixels."""
+    """Map one Holistic result, computed on a (crop of a) frame at (x0, y0) of size width x height, to pixels."""
     if result.pose_landmarks is None:
         return None
     kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
@@ -120,15 +121,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def crop_around(box: np.ndarray, width: int, height: int, margin: float = 0.35) -> np.ndarray:
-    """Integer crop grown by ``margin`` x the box's longer side on each side, clamped to the frame."""
-    side = max(box[2] - box[0], box[3] - box[1], 32.0)
-    grow = margin * side
-    x0, y0 = max(0, int(box[0] - grow)), max(0, int(box[1] - grow))
-    x1, y1 = min(width, int(np.ceil(box[2] + grow))), min(height, int(np.ceil(box[3] + grow)))
-    return np.array([x0, y0, x1, y1], np.int64)
-
-
 def paint_out(image: np.ndarray, kp: np.ndarray) -> None:
     """Hide a found person from the next scan: fill the hull of their points, grown by a margin.
 
@@ -145,15 +137,6 @@ def paint_out(image: np.ndarray, kp: np.ndarray) -> None:
     cv2.polylines(image, [hull], True, (114, 114, 114), thickness=2 * grow)
 
 
-@dataclass
-class _Slot:
-    """One followed person: a Holistic graph with its own video-mode state, and its crop."""
-
-    model: Any
-    crop: np.ndarray
-    last: PersonPose | None = None
-
-
 class MediaPipeBackend:
     """Whole-body COCO-133 poses for every person in the frame, from mediapipe Holistic."""
 
@@ -168,25 +151,23 @@ class MediaPipeBackend:
         self.scan_interval = max(1, scan_interval)
         self._scanner = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
         self._static: Any = None
-        self._slots: list[_Slot] = []
+        self._slots: list[Any] = []  # one Holistic graph per followed person
         self._frame_index = -1
 
     def _holistic(self) -> Any:
-        # Our own One-Euro smoothing runs later in frame pixels; mediapipe's smoothing works in
-        # crop coordinates, which jump whenever a crop moves.
+        # Our own One-Euro smoothing runs later, over the chosen person's whole track.
         return self._mp.solutions.holistic.Holistic(
             static_image_mode=not self.video, model_complexity=1, smooth_landmarks=False
         )
 
-    def _run(self, model: Any, frame: np.ndarray, crop: np.ndarray) -> PersonPose | None:
-        x0, y0, x1, y1 = (int(v) for v in crop)
-        h, w = frame.shape[:2]
-        view = frame if (x0, y0, x1, y1) == (0, 0, w, h) else np.ascontiguousarray(frame[y0:y1, x0:x1])
-        kp = holistic_to_coco(model.process(view), x0, y0, x1 - x0, y1 - y0)
+    @staticmethod
+    def _run(model: Any, image: np.ndarray) -> PersonPose | None:
+        h, w = image.shape[:2]
+        kp = holistic_to_coco(model.process(image), 0, 0, w, h)
         return None if kp is None else person_from_keypoints(kp, w, h)
 
     def scan(self, frame: np.ndarray, known: list[PersonPose], limit: int) -> list[np.ndarray]:
-        """Boxes of people not in ``known``, found by detecting and painting out one at a time."""
+        """Keypoints (BlazePose-derived, body only) of people not in ``known``, one at a time."""
         if limit <= 0:
             return []
         h, w = frame.shape[:2]
@@ -202,68 +183,65 @@ class MediaPipeBackend:
             kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
             kp[: len(BLAZEPOSE_FOR_COCO), :2] = pose[list(BLAZEPOSE_FOR_COCO), :2] * (w, h)
             kp[: len(BLAZEPOSE_FOR_COCO), 2] = pose[list(BLAZEPOSE_FOR_COCO), 2]
-            person = person_from_keypoints(kp, w, h)
-            if person is None:
-                break
-            found.append(person.bbox)
             paint_out(image, kp)
+            if person_from_keypoints(kp, w, h) is None:
+                break
+            found.append(kp)
         return found
+
+    @staticmethod
+    def _alone(frame: np.ndarray, target: int, others: list[np.ndarray]) -> np.ndarray:
+        """The frame with everyone but ``others[target]`` painted out (no copy when alone)."""
+        if len(others) == 1:
+            return frame
+        image = frame.copy()
+        for i, kp in enumerate(others):
+            if i != target:
+                paint_out(image, kp)
+        return image
 
     def detect(self, frame: np.ndarray) -> list[PersonPose]:
         frame = check_frame(frame)
-        h, w = frame.shape[:2]
         self._frame_index += 1
         if not self.video:
             return self._detect_image(frame)
         people: list[PersonPose] = []
-        kept: list[_Slot] = []
-        for slot in self._slots:
-            person = self._run(slot.model, frame, slot.crop)
+        kept = []
+        for model in self._slots:
+            person = self._run(model, frame)
             if person is None or any(_iou(person.bbox, p.bbox) > 0.6 for p in people):
-                slot.model.close()  # lost, or now following someone another slot already has
+                model.close()  # lost, or re-detected someone another slot already follows
                 continue
-            slot.last = person
-            slot.crop = self._next_crop(slot.crop, person.bbox, w, h)
             people.append(person)
-            kept.append(slot)
+            kept.append(model)
         self._slots = kept
         if not self._slots or self._frame_index % self.scan_interval == 0:
-            for box in self.scan(frame, people, self.max_people - len(people)):
-                slot = _Slot(self._holistic(), crop_around(box, w, h))
-                person = self._run(slot.model, frame, slot.crop)
+            found = self.scan(frame, people, self.max_people - len(people))
+            everyone = [p.keypoints for p in people] + found
+            for i in range(len(people), len(everyone)):
+                model = self._holistic()
+                person = self._run(model, self._alone(frame, i, everyone))
                 if person is None or any(_iou(person.bbox, p.bbox) > 0.6 for p in people):
-                    slot.model.close()
+                    model.close()
                     continue
-                slot.last = person
-                slot.crop = self._next_crop(slot.crop, person.bbox, w, h)
                 people.append(person)
-                self._slots.append(slot)
+                self._slots.append(model)
         return people
 
     def _detect_image(self, frame: np.ndarray) -> list[PersonPose]:
-        h, w = frame.shape[:2]
         if self._static is None:
             self._static = self._holistic()
+        found = self.scan(frame, [], self.max_people)
         people: list[PersonPose] = []
-        for box in self.scan(frame, [], self.max_people):
-            person = self._run(self._static, frame, crop_around(box, w, h))
+        for i in range(len(found)):
+            person = self._run(self._static, self._alone(frame, i, found))
             if person is not None and not any(_iou(person.bbox, p.bbox) > 0.6 for p in people):
                 people.append(person)
         return people
 
-    @staticmethod
-    def _next_crop(crop: np.ndarray, box: np.ndarray, width: int, height: int) -> np.ndarray:
-        """Keep the crop while the person sits well inside it and still fills a fair part of it."""
-        fresh = crop_around(box, width, height)
-        cw, ch = crop[2] - crop[0], crop[3] - crop[1]
-        inset = 0.08 * np.array([cw, ch, cw, ch])
-        inside = (box[:2] >= crop[:2] + inset[:2]).all() and (box[2:] <= crop[2:] - inset[2:]).all()
-        fresh_area = (fresh[2] - fresh[0]) * (fresh[3] - fresh[1])
-        return crop if inside and cw * ch <= 2.0 * fresh_area else fresh
-
     def close(self) -> None:
-        for slot in self._slots:
-            slot.model.close()
+        for model in self._slots:
+            model.close()
         self._slots = []
         if self._static is not None:
             self._static.close()
