@@ -131,6 +131,7 @@ def test_real_photo_mask_covers_the_face_not_the_corners(astronaut_image: Path) 
     frame = np.array(Image.open(astronaut_image).convert("RGB"))
     with PersonSegmenter("mediapipe") as segmenter:
         mask = segmenter.segment(frame, astronaut_keypoints(), None)
+        segmenter.close()  # closing early is fine: leaving the block closes again
     assert mask.shape == frame.shape[:2] and mask.dtype == bool
     assert mask[75:150, 195:255].mean() > 0.95  # the face
     assert mask[0:40, 0:40].mean() < 0.05 and mask[0:40, 472:512].mean() < 0.05

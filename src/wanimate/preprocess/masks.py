@@ -79,7 +79,10 @@ class PersonSegmenter:
         return select_person(foreground, seeds, box)
 
     def close(self) -> None:
-        self._model.close()
+        """Release the model; calling it again does nothing."""
+        if self._model is not None:
+            self._model.close()
+            self._model = None
 
     def __enter__(self) -> Self:
         return self
