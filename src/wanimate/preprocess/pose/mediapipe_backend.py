@@ -11,9 +11,9 @@ mediapipe's landmark models are single-person, so several people are found in tw
   frame is the scan's view with everyone else painted out, so its detector locks onto that
   person; from then on it sees the real frame and follows its person from the previous frame's
   landmarks instead of re-running the detector. That is what keeps one person at about 45 ms a
-  frame on two CPU cores at 720p. Slots always see whole frames: feeding moving crops would
-  shift the graph's own region of interest under it and force re-detections (several times
-  slower on a walking person).
+  frame on two CPU cores at 720p. Slots see whole frames: a crop that follows the person would
+  shift the graph's own region of interest under it between frames, and saved no time when
+  measured.
 
 Holistic runs pose, face mesh and hands from one body estimate, which is cheaper than separate
 Pose + FaceMesh + Hands graphs (Hands alone re-runs its palm detector) and keeps the hands
