@@ -37,7 +37,7 @@ from wanimate.preprocess.passes import first_pass, second_pass, source_info
 from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.progress import Reporter
 from wanimate.preprocess.reference import load_character
-from wanimate.preprocess.retarget import retarget
+from wanimate.preprocess.retarget import retarget as retarget_poses
 from wanimate.preprocess.settings import Settings, StageTimer
 from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
 
@@ -73,7 +73,13 @@ def _publish(staging: Path, output: Path) -> None:
     if output.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
         os.replace(output, old / output.name)
-    os.replace(staging, output)
+    try:
+        os.replace(staging, output)
+    except BaseException:
+        if old is not None:
+            os.replace(old / output.name, output)
+            old.rmdir()
+        raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -279,6 +285,6 @@ def _driving_keypoints(
         return fit.apply_keypoints(source), fit
     fit = letterbox(frame_size, out_size)
     if settings.retarget:
-        moved = retarget(reference, source, ref_size=out_size, drive_size=frame_size, out_size=out_size)
+        moved = retarget_poses(reference, source, ref_size=out_size, drive_size=frame_size, out_size=out_size)
         return np.asarray(moved, np.float32), fit
     return fit.apply_keypoints(source), fit
