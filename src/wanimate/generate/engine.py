@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from diffusers import WanAnimatePipeline
 from PIL import Image
 
+from wanimate.generate.caching import reset_step_cache
+from wanimate.generate.runtime import prepare_pipeline, resolve_vram_budget
 from wanimate.generate.segments import Segment, SegmentPlan, plan_segments
 from wanimate.generate.settings import GenerateSettings
 from wanimate.generate.sources import FrameWindow
@@ -99,6 +101,9 @@ class SegmentGenerator:
         self.settings = settings
         self.device = device
         self.mode = settings.mode or materials.mode
+        # Speed/memory options (quantize, offload, attention, cache, compile), applied once per pipeline.
+        self.settings = settings = resolve_vram_budget(settings, pipe.transformer, materials.height, materials.width)
+        prepare_pipeline(pipe, settings, device)
         self.plan: SegmentPlan = plan_segments(materials.num_frames, settings.segment_frames, settings.overlap)
         self.progress = progress or (lambda event: None)
         self._started = time.monotonic()
@@ -132,11 +137,11 @@ class SegmentGenerator:
             negative_prompt=s.negative_prompt,
             do_classifier_free_guidance=do_cfg,
             max_sequence_length=512,
-            device=device,
+            device=torch.device("cpu") if s.text_encoder_cpu else device,
         )
-        prompt_embeds = prompt_embeds.to(transformer_dtype)
+        prompt_embeds = prompt_embeds.to(device, transformer_dtype)
         if negative_embeds is not None:
-            negative_embeds = negative_embeds.to(transformer_dtype)
+            negative_embeds = negative_embeds.to(device, transformer_dtype)
         with Image.open(m.path("ref")) as raw:
             reference = raw.convert("RGB")
         fitted = pipe.vae_image_processor.preprocess(reference, height=height, width=width, resize_mode="fill")
@@ -189,6 +194,7 @@ class SegmentGenerator:
             conditioning = torch.cat([reference_latents, cond_latents], dim=2)
 
             pipe.scheduler.set_timesteps(s.steps, device=device)
+            reset_step_cache(pipe.transformer)  # a segment is a fresh denoise: no residuals from the last one
             self._emit("denoise", segment.index)
             for step, t in enumerate(pipe.scheduler.timesteps):
                 model_input = torch.cat([latents, conditioning], dim=1).to(transformer_dtype)

@@ -51,6 +51,20 @@ class GenerateSettings:
     device: str = "auto"
     clip_input: ClipInput = "official"
     batch_cfg: bool = True
+    # Speed and memory (docs/performance.md). ``offload`` and ``vram_budget`` only move weights
+    # around, so they are left out of the result key; everything else can change the pixels.
+    offload: str = "none"
+    quantize: str = "none"
+    text_encoder_cpu: bool = False
+    vae_tiling: bool = False
+    vram_budget: float | None = None
+    attention: str = "native"
+    compile: bool = False
+    cache: str = "none"
+    cache_threshold: float = 0.05
+    cache_interval: int = 3
+    distill_lora: str | None = None
+    distill_scale: float = 1.0
 
     def validate(self) -> None:
         if self.mode not in (None, "animate", "replace"):
@@ -73,6 +87,25 @@ class GenerateSettings:
             raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.clip_input not in ("official", "diffusers"):
             raise WanimateError(f"clip_input must be 'official' or 'diffusers', not {self.clip_input!r}")
+        self._validate_speed()
+
+    def _validate_speed(self) -> None:
+        from wanimate.generate.caching import CACHE_MODES
+        from wanimate.models.memory import OFFLOAD_MODES, QUANTIZE_MODES
+
+        for flag, value, allowed in (
+            ("--offload", self.offload, OFFLOAD_MODES),
+            ("--quantize", self.quantize, QUANTIZE_MODES),
+            ("--cache", self.cache, CACHE_MODES),
+        ):
+            if value not in allowed:
+                raise WanimateError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
+        if self.vram_budget is not None and self.vram_budget <= 0:
+            raise WanimateError(f"--vram-budget must be a positive number of GB, not {self.vram_budget}")
+        if self.cache_threshold < 0:
+            raise WanimateError(f"--cache-threshold must be at least 0, not {self.cache_threshold}")
+        if self.cache_interval < 1:
+            raise WanimateError(f"--cache-interval must be at least 1, not {self.cache_interval}")
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -92,4 +125,6 @@ class GenerateSettings:
     def result_key(self, **extra: Any) -> str:
         """A hash of everything that changes the pixels; ``extra`` adds inputs and weights identity."""
         payload = {**asdict(self), "device": self.resolved_device().type, **extra}
+        for placement_only in ("offload", "vram_budget"):
+            payload.pop(placement_only)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

@@ -1,0 +1,113 @@
+"""Applies the speed and memory settings to a loaded pipeline, once, in the only order that works.
+
+Quantize on the host → place or offload → attention backend → distill LoRA →
+step cache → compile. A pipeline remembers what was applied, so ``generate``
+can be called many times with the same model; asking for different options on
+an already-prepared pipeline is refused rather than stacking hooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import torch
+
+from wanimate.errors import WanimateError
+from wanimate.generate.caching import CacheOptions, enable_step_cache
+from wanimate.generate.settings import GenerateSettings
+from wanimate.models.memory import MemoryOptions, apply_memory_options, needs_host_load, plan_for_budget
+
+log = logging.getLogger("wanimate")
+
+
+def memory_options(settings: GenerateSettings) -> MemoryOptions:
+    return MemoryOptions(
+        offload=settings.offload,
+        quantize=settings.quantize,
+        text_encoder_cpu=settings.text_encoder_cpu,
+        vae_tiling=settings.vae_tiling,
+    )
+
+
+def resolve_vram_budget(
+    settings: GenerateSettings, transformer: torch.nn.Module, height: int, width: int
+) -> GenerateSettings:
+    """Replace ``vram_budget`` by the memory options it picks (logged), sized from the loaded DiT."""
+    if settings.vram_budget is None:
+        return settings
+    config = transformer.config
+    plan = plan_for_budget(
+        settings.vram_budget,
+        dit_params=sum(p.numel() for p in transformer.parameters()),
+        dim=config.num_attention_heads * config.attention_head_dim,
+        ffn_dim=config.ffn_dim,
+        height=height,
+        width=width,
+        frames=settings.segment_frames,
+        guidance=settings.guidance,
+        batch_cfg=settings.batch_cfg,
+    )
+    o = plan.options
+    log.warning(
+        "--vram-budget %.1f GB: picked offload=%s quantize=%s text-encoder-cpu=%s vae-tiling=%s (%s, ~%.1f GiB)",
+        settings.vram_budget,
+        o.offload,
+        o.quantize,
+        o.text_encoder_cpu,
+        o.vae_tiling,
+        plan.explanation,
+        plan.estimate_gib,
+    )
+    return dataclasses.replace(
+        settings,
+        vram_budget=None,
+        offload=o.offload,
+        quantize=o.quantize,
+        text_encoder_cpu=o.text_encoder_cpu,
+        vae_tiling=o.vae_tiling,
+    )
+
+
+def load_device(settings: GenerateSettings, device: torch.device) -> torch.device:
+    """Where to load the weights: the host when they will be quantized or offloaded there."""
+    return torch.device("cpu") if needs_host_load(memory_options(settings)) else device
+
+
+def _signature(settings: GenerateSettings) -> tuple[Any, ...]:
+    return (
+        memory_options(settings),
+        settings.attention,
+        settings.compile,
+        settings.cache,
+        settings.cache_threshold,
+        settings.cache_interval,
+    )
+
+
+def prepare_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device) -> None:
+    """Apply every speed/memory option of ``settings`` to ``pipe`` (a no-op when already applied)."""
+    from wanimate.models.attention import compile_blocks, set_attention
+    from wanimate.models.distill import apply_distill_lora
+
+    signature = _signature(settings)
+    applied = getattr(pipe, "_wanimate_runtime", None)
+    if applied is None:
+        apply_memory_options(pipe, memory_options(settings), device)
+        set_attention(pipe.transformer, settings.attention, device)
+        pipe._wanimate_runtime = signature
+    elif applied != signature:
+        raise WanimateError(
+            "this model was prepared with other speed/memory options; load it again to change "
+            "--offload/--quantize/--attention/--compile/--cache"
+        )
+    if settings.distill_lora is not None:
+        apply_distill_lora(pipe, settings.distill_lora, settings.distill_scale)
+    if applied is None:
+        enable_step_cache(
+            pipe.transformer,
+            CacheOptions(mode=settings.cache, threshold=settings.cache_threshold, interval=settings.cache_interval),
+        )
+        if settings.compile:
+            compile_blocks(pipe.transformer, device)
