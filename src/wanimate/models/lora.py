@@ -75,6 +75,7 @@ def apply_relight_lora(transformer: Any, path: Path, scale: float = 1.0) -> None
                 layer = transformer.get_submodule(name)
             except AttributeError:
                 layer = None
+            layer = getattr(layer, "base_layer", layer)  # already wrapped by a previous adapter
             if not isinstance(layer, torch.nn.Linear):
                 raise WanimateError(f"relighting LoRA targets {name!r}, which is not a Linear layer of this model")
         if current is not None:
