@@ -56,12 +56,17 @@ def resolve_relight(settings: GenerateSettings, model: LoadedModel, mode: str) -
 def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: float) -> None:
     from diffusers import UniPCMultistepScheduler
 
-    from wanimate.models.lora import set_relight_lora
+    from wanimate.models.lora import apply_relight_lora
 
     pipe = model.pipeline
     if pipe.scheduler.config.get("flow_shift") != settings.shift:
         pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=settings.shift)
-    set_relight_lora(pipe.transformer, model.relight_lora if relight_scale else None, relight_scale)
+    transformer = pipe.transformer
+    if relight_scale and model.relight_lora is not None:
+        apply_relight_lora(transformer, model.relight_lora, relight_scale)
+        transformer.enable_lora()
+    elif getattr(transformer, "_wanimate_relight_path", None) is not None:
+        transformer.disable_lora()  # loaded by an earlier job on this model: off means the plain weights
 
 
 def generate(
