@@ -23,7 +23,7 @@ from wanimate.preprocess.keypoints import (
     RIGHT_HAND,
 )
 from wanimate.preprocess.pose import PersonPose, make_backend
-from wanimate.preprocess.pose.mediapipe_backend import (
+from wanimate.preprocess.pose.mediapipe_mapping import (
     BLAZEPOSE_FOR_COCO,
     FACE68_FROM_MESH,
     holistic_to_coco,
@@ -139,6 +139,23 @@ def test_two_people_side_by_side_are_both_found(astronaut: np.ndarray) -> None:
         for people in runs:
             centres = sorted((p.bbox[0] + p.bbox[2]) / 2 for p in people)
             assert len(people) == 2 and centres[0] < 512 < centres[1]
+
+
+def test_small_people_in_a_wide_frame_are_found(astronaut: np.ndarray) -> None:
+    """Faces of ~50 px in 1280x720: too small for the whole-frame detector, found by the windows."""
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    small = np.asarray(Image.fromarray(astronaut).resize((200, 200)))
+    frame[300:500, 200:400] = small
+    frame[200:400, 800:1000] = small[:, ::-1]
+    for video in (False, True):
+        backend = make_backend("mediapipe", video=video)
+        try:
+            runs = [backend.detect(frame) for _ in range(3 if video else 1)]
+        finally:
+            backend.close()
+        for people in runs:
+            centres = sorted((p.bbox[0] + p.bbox[2]) / 2 for p in people)
+            assert len(people) == 2 and 200 < centres[0] < 400 and 800 < centres[1] < 1000
 
 
 def test_carphone_talking_man_is_followed(carphone_video: Path) -> None:

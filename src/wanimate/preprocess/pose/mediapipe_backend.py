@@ -2,18 +2,19 @@
 
 mediapipe's landmark models are single-person, so several people are found in two steps:
 
-* **scan**: a static-image BlazePose run on the whole frame finds one person; that person is
-  painted out and the frame is scanned again, until nobody more is found (or ``max_people``).
-  Scans run on the first frame, every ``scan_interval`` frames and whenever nobody is followed,
-  with the people already followed painted out first, so a routine scan is one empty detector
-  pass.
-* **follow**: every person found gets a *slot*: its own Holistic graph in video mode. Its first
-  frame is the scan's view with everyone else painted out, so its detector locks onto that
-  person; from then on it sees the real frame and follows its person from the previous frame's
-  landmarks instead of re-running the detector. That is what keeps one person at about 45 ms a
-  frame on two CPU cores at 720p. Slots see whole frames: a crop that follows the person would
-  shift the graph's own region of interest under it between frames, and saved no time when
-  measured.
+* **scan**: a static-image BlazePose run finds one person, who is painted out, and the search
+  repeats until nobody more is found (or ``max_people``). It searches the whole frame and then
+  square windows along its long side: BlazePose's detector sees a 224x224 letterboxed image, so
+  in a 1280x720 frame it misses people whose face is under ~90 px, and a 720x720 window about
+  doubles its reach. Scans run on the first frame, every ``scan_interval`` frames and whenever
+  nobody is followed, with the people already followed painted out first, so a routine scan is
+  a few empty detector passes.
+* **follow**: every person found gets a *slot*: its own Holistic graph in video mode, fed a crop
+  around that person (so a small figure is large for the detector), with everyone else painted
+  out on its first frame. Video mode then follows the person from the previous frame's landmarks
+  instead of re-running the detector, which is what keeps one person at about 45 ms a frame on
+  two CPU cores at 720p. A crop only moves when its person nears the border or shrinks inside it,
+  because every move shifts the graph's own region of interest under it.
 
 Holistic runs pose, face mesh and hands from one body estimate, which is cheaper than separate
 Pose + FaceMesh + Hands graphs (Hands alone re-runs its palm detector) and keeps the hands
@@ -23,94 +24,20 @@ to download at run time, so they are never used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from wanimate.preprocess.keypoints import FACE, LEFT_HAND, NUM_KEYPOINTS, RIGHT_HAND
-from wanimate.preprocess.pose.base import PersonPose, check_frame, drop_outside, keypoint_box
-
-# COCO-WholeBody index -> BlazePose-33 landmark (body 0..16 then feet 17..22).
-# BlazePose has no small toe: both toes take its single ``foot_index`` (the tip of the foot), so
-# the official toe point (mean of big and small toe) lands on the foot tip.
-BLAZEPOSE_FOR_COCO = (
-    0, 2, 5, 7, 8,  # nose, left eye, right eye, left ear, right ear
-    11, 12, 13, 14, 15, 16,  # shoulders, elbows, wrists (left first)
-    23, 24, 25, 26, 27, 28,  # hips, knees, ankles
-    31, 31, 29,  # left big toe, left small toe, left heel
-    32, 32, 30,  # right big toe, right small toe, right heel
-)  # fmt: skip
-
-# iBUG-68 face point -> mediapipe face-mesh (468) vertex, the widely used correspondence.
-FACE68_FROM_MESH = (
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,  # jaw 0-16
-    71, 63, 105, 66, 107,  # subject's right eyebrow 17-21
-    336, 296, 334, 293, 301,  # subject's left eyebrow 22-26
-    168, 197, 5, 4,  # nose bridge 27-30
-    75, 97, 2, 326, 305,  # nostrils 31-35
-    33, 160, 158, 133, 153, 144,  # subject's right eye 36-41
-    362, 385, 387, 263, 373, 380,  # subject's left eye 42-47
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips 48-59
-    78, 82, 13, 312, 308, 317, 14, 87,  # inner lips 60-67
-)  # fmt: skip
-
-# mediapipe gives no per-point score for hands and face mesh; a hand or face it returns has
-# already passed the sub-model's own presence threshold (0.5), so its points share this score.
-SUBMODEL_SCORE = 0.9
-_HEAD_TORSO = (0, 5, 6)  # nose and shoulders: what every visible person shows
-MIN_BODY_POINTS = 4  # a face alone (nose, eyes, ears) already gives five
-
-
-def _landmarks(lms: Any, n: int) -> np.ndarray:
-    """(n, 3) of normalised x, y and visibility."""
-    return np.array([(p.x, p.y, p.visibility) for p in lms.landmark[:n]], np.float32)
-
-
-def holistic_to_coco(result: Any, x0: float, y0: float, width: float, height: float) -> np.ndarray | None:
-    """Map one Holistic result, computed on a (crop of a) frame at (x0, y0) of size width x height, to pixels."""
-    if result.pose_landmarks is None:
-        return None
-    kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-    scale = np.array([width, height], np.float32)
-    offset = np.array([x0, y0], np.float32)
-    pose = _landmarks(result.pose_landmarks, 33)
-    body = pose[list(BLAZEPOSE_FOR_COCO)]
-    kp[: len(BLAZEPOSE_FOR_COCO), :2] = body[:, :2] * scale + offset
-    kp[: len(BLAZEPOSE_FOR_COCO), 2] = body[:, 2]
-    if result.face_landmarks is not None:
-        face = _landmarks(result.face_landmarks, 468)[list(FACE68_FROM_MESH)]
-        kp[FACE, :2] = face[:, :2] * scale + offset
-        kp[FACE, 2] = SUBMODEL_SCORE
-    hands = [h for h in (result.left_hand_landmarks, result.right_hand_landmarks) if h is not None]
-    for hand in hands:
-        pts = _landmarks(hand, 21)[:, :2] * scale + offset
-        # Attach each hand to the nearer body wrist, so "left" always agrees with the body's left.
-        d_left = np.linalg.norm(pts[0] - kp[9, :2])
-        d_right = np.linalg.norm(pts[0] - kp[10, :2])
-        part = LEFT_HAND if d_left <= d_right else RIGHT_HAND
-        if kp[part, 2].any():  # both hands claim one wrist: keep the first, it was named that side
-            part = RIGHT_HAND if part == LEFT_HAND else LEFT_HAND
-        kp[part, :2] = pts
-        kp[part, 2] = SUBMODEL_SCORE
-    return kp
-
-
-def person_from_keypoints(kp: np.ndarray, width: int, height: int) -> PersonPose | None:
-    """Frame-clipped keypoints, their box and a person score; None when too little is in the frame.
-
-    BlazePose happily reports a body that is almost entirely beyond the border; fewer than
-    ``MIN_BODY_POINTS`` confident body points inside the frame is not a usable person.
-    """
-    kp = drop_outside(kp, width, height)
-    if (kp[: len(BLAZEPOSE_FOR_COCO), 2] >= 0.5).sum() < MIN_BODY_POINTS:
-        return None
-    box = keypoint_box(kp, 0.3)
-    if box is None:
-        box = keypoint_box(kp, 1e-6)
-    if box is None:
-        return None
-    return PersonPose(kp, box, float(kp[list(_HEAD_TORSO), 2].mean()))
+from wanimate.preprocess.keypoints import NUM_KEYPOINTS
+from wanimate.preprocess.pose.base import PersonPose, check_frame
+from wanimate.preprocess.pose.mediapipe_mapping import (
+    BLAZEPOSE_FOR_COCO,
+    holistic_to_coco,
+    landmarks_array,
+    person_from_keypoints,
+)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -137,6 +64,45 @@ def paint_out(image: np.ndarray, kp: np.ndarray) -> None:
     cv2.polylines(image, [hull], True, (114, 114, 114), thickness=2 * grow)
 
 
+def scan_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """The whole frame, then (for frames wider or taller than 4:3) two end-aligned squares."""
+    windows = [(0, 0, width, height)]
+    side = min(height, width)
+    if max(height, width) > 1.33 * side:
+        if width > height:
+            windows += [(0, 0, side, height), (width - side, 0, width, height)]
+        else:
+            windows += [(0, 0, width, side), (0, height - side, width, height)]
+    return windows
+
+
+def crop_around(box: np.ndarray, width: int, height: int, margin: float = 0.35) -> np.ndarray:
+    """Integer crop grown by ``margin`` x the box's longer side on each side, clamped to the frame."""
+    side = max(box[2] - box[0], box[3] - box[1], 32.0)
+    grow = margin * side
+    x0, y0 = max(0, int(box[0] - grow)), max(0, int(box[1] - grow))
+    x1, y1 = min(width, int(np.ceil(box[2] + grow))), min(height, int(np.ceil(box[3] + grow)))
+    return np.array([x0, y0, x1, y1], np.int64)
+
+
+def next_crop(crop: np.ndarray, box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Keep the crop while the person sits well inside it and fills a fair part of it."""
+    fresh = crop_around(box, width, height)
+    cw, ch = crop[2] - crop[0], crop[3] - crop[1]
+    inset = 0.08 * np.array([cw, ch])
+    inside = bool((box[:2] >= crop[:2] + inset).all() and (box[2:] <= crop[2:] - inset).all())
+    fresh_area = (fresh[2] - fresh[0]) * (fresh[3] - fresh[1])
+    return crop if inside and cw * ch <= 2.0 * fresh_area else fresh
+
+
+@dataclass
+class _Slot:
+    """One followed person: a Holistic graph with its own video-mode state, and its crop."""
+
+    model: Any
+    crop: np.ndarray
+
+
 class MediaPipeBackend:
     """Whole-body COCO-133 poses for every person in the frame, from mediapipe Holistic."""
 
@@ -151,99 +117,114 @@ class MediaPipeBackend:
         self.scan_interval = max(1, scan_interval)
         self._scanner = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
         self._static: Any = None
-        self._slots: list[Any] = []  # one Holistic graph per followed person
+        self._slots: list[_Slot] = []
         self._frame_index = -1
 
     def _holistic(self) -> Any:
-        # Our own One-Euro smoothing runs later, over the chosen person's whole track.
+        # Our own One-Euro smoothing runs later in frame pixels, over the chosen person's track.
         return self._mp.solutions.holistic.Holistic(
             static_image_mode=not self.video, model_complexity=1, smooth_landmarks=False
         )
 
     @staticmethod
-    def _run(model: Any, image: np.ndarray) -> PersonPose | None:
+    def _run(model: Any, image: np.ndarray, crop: np.ndarray) -> PersonPose | None:
+        x0, y0, x1, y1 = (int(v) for v in crop)
         h, w = image.shape[:2]
-        kp = holistic_to_coco(model.process(image), 0, 0, w, h)
+        whole = (x0, y0, x1, y1) == (0, 0, w, h)
+        view = image if whole else np.ascontiguousarray(image[y0:y1, x0:x1])
+        kp = holistic_to_coco(model.process(view), x0, y0, x1 - x0, y1 - y0)
         return None if kp is None else person_from_keypoints(kp, w, h)
 
     def scan(self, frame: np.ndarray, known: list[PersonPose], limit: int) -> list[np.ndarray]:
-        """Keypoints (BlazePose-derived, body only) of people not in ``known``, one at a time."""
-        if limit <= 0:
-            return []
+        """Keypoints (body only, from BlazePose) of up to ``limit`` people not in ``known``."""
         h, w = frame.shape[:2]
         image = frame.copy()
         for person in known:
             paint_out(image, person.keypoints)
         found: list[np.ndarray] = []
-        for _ in range(limit):
-            result = self._scanner.process(image)
-            if result.pose_landmarks is None:
-                break
-            pose = _landmarks(result.pose_landmarks, 33)
-            kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-            kp[: len(BLAZEPOSE_FOR_COCO), :2] = pose[list(BLAZEPOSE_FOR_COCO), :2] * (w, h)
-            kp[: len(BLAZEPOSE_FOR_COCO), 2] = pose[list(BLAZEPOSE_FOR_COCO), 2]
-            paint_out(image, kp)
-            if person_from_keypoints(kp, w, h) is None:
-                break
-            found.append(kp)
+        for x0, y0, x1, y1 in scan_windows(h, w):
+            while len(found) < limit:
+                result = self._scanner.process(np.ascontiguousarray(image[y0:y1, x0:x1]))
+                if result.pose_landmarks is None:
+                    break
+                pose = landmarks_array(result.pose_landmarks, 33)[list(BLAZEPOSE_FOR_COCO)]
+                kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
+                kp[: len(pose), :2] = pose[:, :2] * (x1 - x0, y1 - y0) + (x0, y0)
+                kp[: len(pose), 2] = pose[:, 2]
+                paint_out(image, kp)
+                person = person_from_keypoints(kp, w, h)
+                if person is None:
+                    break
+                found.append(person.keypoints)
         return found
 
     @staticmethod
-    def _alone(frame: np.ndarray, target: int, others: list[np.ndarray]) -> np.ndarray:
-        """The frame with everyone but ``others[target]`` painted out (no copy when alone)."""
-        if len(others) == 1:
+    def _alone(frame: np.ndarray, target: int, everyone: list[np.ndarray]) -> np.ndarray:
+        """The frame with everyone but ``everyone[target]`` painted out (no copy when alone)."""
+        if len(everyone) == 1:
             return frame
         image = frame.copy()
-        for i, kp in enumerate(others):
+        for i, kp in enumerate(everyone):
             if i != target:
                 paint_out(image, kp)
         return image
 
+    def _start(self, model: Any, frame: np.ndarray, target: int, everyone: list[np.ndarray]) -> tuple:
+        """First run on a newly found person: a crop around them with everyone else painted out."""
+        h, w = frame.shape[:2]
+        box = everyone[target][everyone[target][:, 2] > 0.3, :2]
+        crop = crop_around(np.array([*box.min(0), *box.max(0)]), w, h)
+        return self._run(model, self._alone(frame, target, everyone), crop), crop
+
     def detect(self, frame: np.ndarray) -> list[PersonPose]:
         frame = check_frame(frame)
+        h, w = frame.shape[:2]
         self._frame_index += 1
         if not self.video:
             return self._detect_image(frame)
         people: list[PersonPose] = []
-        kept = []
-        for model in self._slots:
-            person = self._run(model, frame)
-            if person is None or any(_iou(person.bbox, p.bbox) > 0.6 for p in people):
-                model.close()  # lost, or re-detected someone another slot already follows
+        kept: list[_Slot] = []
+        for slot in self._slots:
+            person = self._run(slot.model, frame, slot.crop)
+            if person is None or _duplicate(person, people):
+                slot.model.close()  # lost, or re-detected someone another slot already follows
                 continue
+            slot.crop = next_crop(slot.crop, person.bbox, w, h)
             people.append(person)
-            kept.append(model)
+            kept.append(slot)
         self._slots = kept
         if not self._slots or self._frame_index % self.scan_interval == 0:
-            found = self.scan(frame, people, self.max_people - len(people))
-            everyone = [p.keypoints for p in people] + found
+            everyone = [p.keypoints for p in people] + self.scan(frame, people, self.max_people - len(people))
             for i in range(len(people), len(everyone)):
                 model = self._holistic()
-                person = self._run(model, self._alone(frame, i, everyone))
-                if person is None or any(_iou(person.bbox, p.bbox) > 0.6 for p in people):
+                person, crop = self._start(model, frame, i, everyone)
+                if person is None or _duplicate(person, people):
                     model.close()
                     continue
                 people.append(person)
-                self._slots.append(model)
+                self._slots.append(_Slot(model, next_crop(crop, person.bbox, w, h)))
         return people
 
     def _detect_image(self, frame: np.ndarray) -> list[PersonPose]:
         if self._static is None:
             self._static = self._holistic()
-        found = self.scan(frame, [], self.max_people)
+        everyone = self.scan(frame, [], self.max_people)
         people: list[PersonPose] = []
-        for i in range(len(found)):
-            person = self._run(self._static, self._alone(frame, i, found))
-            if person is not None and not any(_iou(person.bbox, p.bbox) > 0.6 for p in people):
+        for i in range(len(everyone)):
+            person, _ = self._start(self._static, frame, i, everyone)
+            if person is not None and not _duplicate(person, people):
                 people.append(person)
         return people
 
     def close(self) -> None:
-        for model in self._slots:
-            model.close()
+        for slot in self._slots:
+            slot.model.close()
         self._slots = []
         if self._static is not None:
             self._static.close()
             self._static = None
         self._scanner.close()
+
+
+def _duplicate(person: PersonPose, people: list[PersonPose]) -> bool:
+    return any(_iou(person.bbox, p.bbox) > 0.6 for p in people)
