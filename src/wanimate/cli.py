@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "wanimate.preprocess.command",
     "wanimate.preview.command",
     "wanimate.run.command",
+    "wanimate.serve.command",
 ]
 
 app = typer.Typer(
