@@ -1,0 +1,215 @@
+"""The preview renderer: a materials folder in, a moving-character mp4 out, on a CPU.
+
+Everything costly (segmentation, meshing, skinning weights, the inpainted plate or the
+temporal background) happens once; a frame is then a handful of vectorised steps on
+the character's bounding box: pose the bones, skin the mesh, touch up the face, warp,
+composite. See docs/preview.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from wanimate.errors import WanimateError
+from wanimate.materials import Materials, load_materials
+from wanimate.preprocess.keypoints import NUM_KEYPOINTS
+from wanimate.preview.color import ColourMatcher
+from wanimate.preview.compose import composite
+from wanimate.preview.cutout import character_matte
+from wanimate.preview.deform import Poser, draw_order, skin
+from wanimate.preview.face import DriverNeutral, FaceAnimator, face_state
+from wanimate.preview.inpaint import TemporalBackground, reference_plate
+from wanimate.preview.rig import Rig, build_rig
+from wanimate.preview.warp import Patch, warp_mesh
+from wanimate.video import VideoWriter, iter_frames
+
+KEYPOINTS_NAME = "keypoints.npz"
+MASK_THRESHOLD = 128
+BACKGROUND_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class PoseTrack:
+    """The keypoints a preview needs, from ``keypoints.npz``.
+
+    ``detected`` is not needed: frames where the person was interpolated still carry usable
+    points, and a frame without shoulders simply keeps the previous pose.
+    """
+
+    driving: np.ndarray  # (T, 133, 3)
+    reference: np.ndarray  # (133, 3)
+
+    @classmethod
+    def load(cls, materials: Materials) -> PoseTrack:
+        path = materials.root / KEYPOINTS_NAME
+        if not path.is_file():
+            raise WanimateError(
+                f"{path} is missing; the preview needs the keypoints wanimate preprocessing writes "
+                "(re-run `wanimate preprocess`)"
+            )
+        with np.load(path) as data:
+            try:
+                driving = data["driving"].astype(np.float32)
+                reference = data["reference"].astype(np.float32)
+            except KeyError as exc:
+                raise WanimateError(f"{path} has no {exc} array; re-run `wanimate preprocess`") from exc
+        if driving.shape != (materials.num_frames, NUM_KEYPOINTS, 3) or reference.shape != (NUM_KEYPOINTS, 3):
+            raise WanimateError(
+                f"{path} holds driving {driving.shape} and reference {reference.shape}; expected "
+                f"({materials.num_frames}, {NUM_KEYPOINTS}, 3) and ({NUM_KEYPOINTS}, 3): re-run `wanimate preprocess`"
+            )
+        return cls(driving, reference)
+
+
+class Timer:
+    """Accumulates seconds per stage, for the benchmark and for nothing else."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+class CharacterRenderer:
+    """The rigged character: poses, relights and warps it for one frame at a time."""
+
+    def __init__(self, reference_rgb: np.ndarray, track: PoseTrack, *, relight: bool) -> None:
+        alpha = character_matte(reference_rgb, track.reference)
+        self.alpha = alpha
+        self.rig: Rig = build_rig(alpha > 0.5, track.reference)
+        ys, xs = np.nonzero(alpha > 0.01)
+        h, w = alpha.shape
+        self.offset = (max(int(xs.min()) - 2, 0), max(int(ys.min()) - 2, 0))
+        x1, y1 = min(int(xs.max()) + 3, w), min(int(ys.max()) + 3, h)
+        x0, y0 = self.offset
+        self.rgb = np.ascontiguousarray(reference_rgb[y0:y1, x0:x1])
+        crop_alpha = alpha[y0:y1, x0:x1]
+        self.alpha8 = np.round(crop_alpha * 255).astype(np.uint8)
+        self.alpha3 = cv2.merge([self.alpha8] * 3)
+        self.src = self.rig.vertices - np.array(self.offset, np.float32)
+        self.poser = Poser(self.rig)
+        self.track = track
+        self.face = FaceAnimator(track.reference, self.offset, self.rgb.shape[:2])
+        self.face_states = [face_state(kp) for kp in track.driving]
+        self.neutral = DriverNeutral.from_clip(self.face_states)
+        self.colour = ColourMatcher(self.rgb, crop_alpha) if relight else None
+
+    def patch(self, index: int, frame_size: tuple[int, int]) -> Patch | None:
+        kp = self.track.driving[index]
+        dst = skin(self.rig, self.poser.transforms(kp))
+        order = draw_order(self.rig, kp)
+        rgb = self.colour.apply() if self.colour is not None else self.rgb
+        rgb = self.face.apply(rgb, self.face_states[index], self.neutral)
+        premultiplied = cv2.multiply(rgb, self.alpha3, scale=1.0 / 255.0)
+        texture = cv2.merge([*cv2.split(premultiplied), self.alpha8])
+        return warp_mesh(texture, self.src, dst, self.rig.triangles, order, frame_size)
+
+
+def _holes(mask_frame: np.ndarray) -> np.ndarray:
+    """Performer pixels, grown by two pixels to swallow the lossy edge of the blacked-out region."""
+    hard = (mask_frame[..., 0] >= MASK_THRESHOLD).astype(np.uint8)
+    return cv2.dilate(hard, np.ones((5, 5), np.uint8)) > 0
+
+
+def _sampled(materials: Materials, count: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    step = max(1, materials.num_frames // count)
+    pairs = zip(iter_frames(materials.path("bg")), iter_frames(materials.path("mask")), strict=False)
+    for i, (bg, mask) in enumerate(pairs):
+        if i % step == 0:
+            yield bg, _holes(mask)
+
+
+def _backgrounds(materials: Materials, plate: np.ndarray | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    if plate is not None:
+        for _ in range(materials.num_frames):
+            yield plate, None
+        return
+    pairs = zip(iter_frames(materials.path("bg")), iter_frames(materials.path("mask")), strict=False)
+    for bg, mask in pairs:
+        yield bg, _holes(mask)
+
+
+def _load_reference(materials: Materials) -> np.ndarray:
+    with Image.open(materials.path("ref")) as img:
+        ref = np.asarray(img.convert("RGB"))
+    if ref.shape[:2] != (materials.height, materials.width):
+        raise WanimateError(
+            f"{materials.path('ref')} is {ref.shape[1]}x{ref.shape[0]} but the materials are "
+            f"{materials.width}x{materials.height}; re-run `wanimate preprocess`"
+        )
+    return ref
+
+
+def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[np.ndarray]:
+    """Yield the preview's RGB frames one at a time (nothing is held for the whole clip)."""
+    timer = timer or Timer()
+    track = PoseTrack.load(materials)
+    reference = _load_reference(materials)
+    replace = materials.mode == "replace"
+    with timer.stage("rig"):
+        character = CharacterRenderer(reference, track, relight=replace)
+    with timer.stage("background"):
+        plate = None if replace else reference_plate(reference, character.alpha)
+        scene = TemporalBackground(_sampled(materials, BACKGROUND_SAMPLES)) if replace else None
+    size = (materials.width, materials.height)
+    frames = _backgrounds(materials, plate)
+    for index in range(materials.num_frames):
+        with timer.stage("decode"):
+            background, hole = next(frames)
+        if scene is not None and hole is not None:
+            with timer.stage("inpaint"):
+                background = scene.fill(background, hole)
+            with timer.stage("relight"):
+                assert character.colour is not None
+                character.colour.observe(background, hole)
+        with timer.stage("warp"):
+            patch = character.patch(index, size)
+        with timer.stage("composite"):
+            frame = composite(background, patch)
+        yield frame
+
+
+def render_preview(
+    materials: Materials | str | Path,
+    output: str | Path,
+    *,
+    progress: bool = True,
+    timings: dict[str, float] | None = None,
+) -> Path:
+    """Render the preview of a materials folder to an H.264 mp4 at the materials' frame rate.
+
+    ``timings``, when given, receives the seconds spent per stage (rig, background, decode,
+    inpaint, relight, warp, composite, encode): what ``wanimate bench preview`` reports.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    if not isinstance(materials, Materials):
+        materials = load_materials(materials)
+    timer = Timer()
+    columns = (TextColumn("preview"), BarColumn(), MofNCompleteColumn())
+    with (
+        Progress(*columns, TimeRemainingColumn(), disable=not progress, transient=True) as bar,
+        VideoWriter(output, materials.meta.fps) as writer,
+    ):
+        task = bar.add_task("preview", total=materials.num_frames)
+        for frame in render_frames(materials, timer):
+            with timer.stage("encode"):
+                writer.write(frame)
+            bar.advance(task)
+    if timings is not None:
+        timings.update(timer.seconds)
+    return Path(output)
