@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from wanimate.errors import WanimateError
+from wanimate.preprocess.pose_pool import detect_all
 from wanimate.preprocess.preview_video import compose_preview
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.sizing import letterbox, parse_area, size_for_area, stretch
@@ -145,3 +146,42 @@ def test_preview_row_scales_every_tile_to_one_height() -> None:
     assert strip.shape == (160 + 22, sum(widths) + 2 * 2, 3)
     assert strip[40:, : widths[0]].mean() == pytest.approx(200, abs=1)  # first tile below its label
     assert strip[:22, :60].max() > 200  # a white (anti-aliased) label was drawn
+
+
+class _CountingBackend:
+    """Records the frames it saw; 'detects' the frame's value so order can be checked."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def detect(self, frame: np.ndarray) -> list[int]:
+        value = int(frame[0, 0, 0])
+        self.seen.append(value)
+        return [value]
+
+
+@pytest.mark.parametrize(("workers", "count"), [(1, 5), (2, 37), (3, 64), (2, 0)])
+def test_pose_pool_keeps_frame_order_and_uses_every_backend(workers: int, count: int) -> None:
+    backends = [_CountingBackend() for _ in range(workers)]
+    frames = (np.full((4, 6, 3), i, np.uint8) for i in range(count))
+    progress: list[int] = []
+    detections, size = detect_all(frames, backends, block=8, on_done=progress.append)
+    assert detections == [[i] for i in range(count)]
+    assert sum(progress) == count
+    assert size == ((4, 6) if count else None)
+    assert sorted(v for b in backends for v in b.seen) == list(range(count))
+    for backend in backends:  # consecutive runs of frames, so stateful tracking still works
+        assert all(b - a == 1 for a, b in zip(backend.seen, backend.seen[1:], strict=False) if (a + 1) % 8)
+    if count >= 8 * workers:
+        assert all(backend.seen for backend in backends)
+
+
+def test_pose_pool_surfaces_a_backend_error() -> None:
+    class Broken(_CountingBackend):
+        def detect(self, frame: np.ndarray) -> list[int]:
+            if int(frame[0, 0, 0]) == 11:
+                raise RuntimeError("model crashed")
+            return super().detect(frame)
+
+    with pytest.raises(RuntimeError, match="model crashed"):
+        detect_all((np.full((2, 2, 3), i, np.uint8) for i in range(40)), [Broken(), Broken()], block=4)

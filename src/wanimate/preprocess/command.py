@@ -99,6 +99,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         mask_k: int = typer.Option(7, "--mask-k", help="Mask dilation kernel size (replace)."),
         mask_w_len: int = typer.Option(1, "--mask-w-len", help="Mask bbox grid columns; 1 = full rectangle."),
         mask_h_len: int = typer.Option(1, "--mask-h-len", help="Mask bbox grid rows; 1 = full rectangle."),
+        pose_workers: int = typer.Option(0, "--pose-workers", help="Pose backends run in parallel; 0 = automatic."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:
         """Character image + driving video -> a materials folder for `wanimate generate`."""
@@ -121,6 +122,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "mask_k": mask_k,
             "mask_w_len": mask_w_len,
             "mask_h_len": mask_h_len,
+            "pose_workers": pose_workers,
             "overwrite": overwrite,
             "progress": not quiet,
         }

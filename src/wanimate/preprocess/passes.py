@@ -8,6 +8,7 @@ encoder threads. No pass ever holds more than a handful of frames.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import numpy as np
 from wanimate.errors import WanimateError
 from wanimate.materials import MATERIAL_FILES
 from wanimate.materials.folder import FACE_SIZE
+from wanimate.preprocess.pose_pool import detect_all
 from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
 from wanimate.preprocess.writers import Prefetch, ThreadedWriter
@@ -63,6 +65,18 @@ def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
     return max(1, round(info.duration * fps)) if info.duration else None
 
 
+def pose_workers(settings: Settings) -> int:
+    """How many pose backends run side by side: ``settings.pose_workers``, or automatic.
+
+    Automatic is two MediaPipe graphs when there are at least two cores (one graph leaves
+    a core mostly idle) and one ViTPose session (onnxruntime already uses every core, and
+    a second ViTPose-H would double a multi-GB model in memory).
+    """
+    if settings.pose_workers:
+        return settings.pose_workers
+    return 2 if settings.backend == "mediapipe" and (os.cpu_count() or 1) >= 2 else 1
+
+
 def first_pass(
     video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
 ) -> Motion:
@@ -71,21 +85,19 @@ def first_pass(
     from wanimate.preprocess.tracking import follow_person
 
     models_dir = Path(settings.models_dir) if settings.models_dir else None
-    detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=True)
-    detections: list[list[Any]] = []
-    frame_size: tuple[int, int] | None = None
+    workers = pose_workers(settings)
     bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
+    backends: list[Any] = []
     frames = _frames(video, settings.fps, timer)
     try:
-        for frame in frames:
-            if frame_size is None:
-                frame_size = (int(frame.shape[0]), int(frame.shape[1]))
-            with timer.stage("pose"):
-                detections.append(detector.detect(frame))
-            bar.advance()
+        for _ in range(workers):
+            backends.append(make_backend(settings.backend, models_dir=models_dir, device="cpu", video=True))
+        with timer.stage("pose"):
+            detections, frame_size = detect_all(frames, backends, on_done=bar.advance)
     finally:
         frames.close()
-        detector.close()
+        for backend in backends:
+            backend.close()
     if frame_size is None:
         raise WanimateError(f"driving video {video} has zero decodable frames")
     bar.finish(len(detections))
@@ -109,6 +121,7 @@ def first_pass(
         "frames_interpolated": int(np.asarray(track.interpolated, bool).sum()),
         "frames_missing": int(missing.sum()),
         "smoothed": settings.smooth,
+        "pose_workers": workers,
     }
     if missing.any():
         reporter.warning(

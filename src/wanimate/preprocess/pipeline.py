@@ -112,6 +112,7 @@ def preprocess(
     mask_k: int = 7,
     mask_w_len: int = 1,
     mask_h_len: int = 1,
+    pose_workers: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Materials:
@@ -120,6 +121,7 @@ def preprocess(
     ``fps=None`` keeps the driving video's rate; ``area`` is a target pixel area, not a
     size (the aspect comes from the character image in animate mode and from the video
     in replace mode). Retargeting applies to animate mode only, as in the official code.
+    ``pose_workers`` pose backends run side by side in pass 1 (0 = automatic).
     Raises :class:`WanimateError` for anything the user can fix; nothing is left at
     ``output`` unless the whole folder was written.
     """
@@ -137,6 +139,7 @@ def preprocess(
         mask_k=mask_k,
         mask_w_len=mask_w_len,
         mask_h_len=mask_h_len,
+        pose_workers=pose_workers,
     )
     settings.validate()
     image, video, output = Path(image).resolve(), Path(video).resolve(), Path(output).absolute()

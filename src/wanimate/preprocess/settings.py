@@ -30,6 +30,7 @@ class Settings:
     mask_k: int = 7
     mask_w_len: int = 1
     mask_h_len: int = 1
+    pose_workers: int = 0  # 0 = automatic (see passes.pose_workers)
 
     def validate(self) -> None:
         if self.mode not in ("animate", "replace"):
@@ -38,6 +39,8 @@ class Settings:
             raise WanimateError(f"--fps must be between 0 and 240 (or 'source'), not {self.fps}")
         if isinstance(self.person, int) and self.person < 0:
             raise WanimateError(f"--person must be 'auto' or a number from 0, not {self.person}")
+        if self.pose_workers < 0:
+            raise WanimateError(f"--pose-workers must be 0 (automatic) or more, not {self.pose_workers}")
         if self.mask_iterations < 0 or self.mask_k < 1 or self.mask_w_len < 1 or self.mask_h_len < 1:
             raise WanimateError("--mask-iterations must be >= 0 and --mask-k, --mask-w-len, --mask-h-len >= 1")
 
