@@ -28,6 +28,7 @@ from wanimate.preprocess.pose.mediapipe_mapping import (
     FACE68_FROM_MESH,
     holistic_to_coco,
 )
+from wanimate.preprocess.pose.mediapipe_backend import crop_around, next_crop, scan_windows
 from wanimate.preprocess.tracking import follow_person
 
 
@@ -100,6 +101,21 @@ def test_mapping_tables() -> None:
     fingers = ["THUMB", "INDEX_FINGER", "MIDDLE_FINGER", "RING_FINGER", "PINKY"]
     assert hand[0] == "WRIST" and [n.split("_")[0] for n in hand[1::4]] == [f.split("_")[0] for f in fingers]
     assert all(hand[1 + 4 * i + 3].endswith("TIP") for i in range(5))
+
+
+def test_crops_stay_put_until_the_person_nears_an_inner_edge() -> None:
+    w, h = 1280, 720
+    box = np.array([500.0, 200.0, 700.0, 719.0])  # upper body, cut by the bottom edge
+    crop = crop_around(box, w, h)
+    assert crop[3] == h and crop[0] < 500 and crop[2] > 700
+    jittered = box + np.array([3.0, -2.0, 4.0, 0.0])
+    assert (next_crop(crop, jittered, w, h) == crop).all()  # touching the border needs no room
+    moved = box + np.array([-150.0, 0.0, -150.0, 0.0])
+    assert not (next_crop(crop, moved, w, h) == crop).all()
+    shrunk = np.array([580.0, 400.0, 620.0, 480.0])
+    assert not (next_crop(crop, shrunk, w, h) == crop).all()
+    assert scan_windows(720, 1280) == [(0, 0, 1280, 720), (0, 0, 720, 720), (560, 0, 1280, 720)]
+    assert scan_windows(480, 640) == [(0, 0, 640, 480)]
 
 
 def _landmarks(points: np.ndarray) -> SimpleNamespace:

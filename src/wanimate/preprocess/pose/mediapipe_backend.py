@@ -86,11 +86,17 @@ def crop_around(box: np.ndarray, width: int, height: int, margin: float = 0.35) 
 
 
 def next_crop(crop: np.ndarray, box: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Keep the crop while the person sits well inside it and fills a fair part of it."""
+    """Keep the crop while the person sits well inside it and fills a fair part of it.
+
+    A side that lies on the frame border needs no room: the person cannot move past it, and an
+    upper-body shot always touches the bottom edge.
+    """
     fresh = crop_around(box, width, height)
     cw, ch = crop[2] - crop[0], crop[3] - crop[1]
     inset = 0.08 * np.array([cw, ch])
-    inside = bool((box[:2] >= crop[:2] + inset).all() and (box[2:] <= crop[2:] - inset).all())
+    low_ok = (box[:2] >= crop[:2] + inset) | (crop[:2] <= 0)
+    high_ok = (box[2:] <= crop[2:] - inset) | (crop[2:] >= (width, height))
+    inside = bool(low_ok.all() and high_ok.all())
     fresh_area = (fresh[2] - fresh[0]) * (fresh[3] - fresh[1])
     return crop if inside and cw * ch <= 2.0 * fresh_area else fresh
 
