@@ -23,12 +23,12 @@ from wanimate.preprocess.keypoints import (
     RIGHT_HAND,
 )
 from wanimate.preprocess.pose import PersonPose, make_backend
+from wanimate.preprocess.pose.mediapipe_backend import crop_around, next_crop, scan_windows
 from wanimate.preprocess.pose.mediapipe_mapping import (
     BLAZEPOSE_FOR_COCO,
     FACE68_FROM_MESH,
     holistic_to_coco,
 )
-from wanimate.preprocess.pose.mediapipe_backend import crop_around, next_crop, scan_windows
 from wanimate.preprocess.tracking import follow_person
 
 

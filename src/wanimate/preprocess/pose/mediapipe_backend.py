@@ -68,7 +68,7 @@ def scan_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
     """The whole frame, then (for frames wider or taller than 4:3) two end-aligned squares."""
     windows = [(0, 0, width, height)]
     side = min(height, width)
-    if max(height, width) > 1.33 * side:
+    if 3 * max(height, width) > 4 * side:  # wider (or taller) than 4:3
         if width > height:
             windows += [(0, 0, side, height), (width - side, 0, width, height)]
         else:
