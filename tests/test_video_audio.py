@@ -23,9 +23,12 @@ def _chirp(seconds: float) -> np.ndarray:
 
 
 def sine_clip(
-    path: Path, codec: str, seconds: float = 3.0, container_format: str | None = None
+    path: Path, codec: str, seconds: float = 3.0, container_format: str | None = None, video_delay: int = 0
 ) -> tuple[Path, np.ndarray]:
-    """A 64x48 clip at 25 fps with a mono chirp, interleaved as a camera would write it."""
+    """A 64x48 clip at 25 fps with a mono chirp, interleaved as a camera would write it.
+
+    ``video_delay`` frames pass before the first picture (the audio starts at 0).
+    """
     signal = _chirp(seconds)
     with av.open(str(path), "w", format=container_format) as container:
         video = container.add_stream("libx264", rate=FPS)
@@ -43,6 +46,7 @@ def sine_clip(
                 container.mux(packet)
             while shown < seconds * FPS and shown / FPS <= (start + 1024) / RATE:
                 picture = av.VideoFrame.from_ndarray(np.full((48, 64, 3), shown, np.uint8), format="rgb24")
+                picture.pts = shown + video_delay
                 for packet in video.encode(picture):
                     container.mux(packet)
                 shown += 1
@@ -105,6 +109,15 @@ def test_audio_segment_is_remuxed_at_zero(tmp_path: Path, codec: str, name: str,
     lag, correlation = _best_lag(got, signal, int(0.7 * RATE), max_lag=600)
     assert abs(lag) <= max_lag
     assert correlation > 0.95
+
+
+def test_start_is_measured_from_the_first_video_frame(tmp_path: Path) -> None:
+    clip, signal = sine_clip(tmp_path / "late.mkv", "pcm_s16le", container_format="matroska", video_delay=10)
+    assert probe_video(clip).start_time == pytest.approx(0.4)
+    out, _ = _remux(tmp_path, AudioSource(str(clip), start=0.3, duration=1.0), frames=30)
+    got, _ = _decoded_audio(out)
+    lag, correlation = _best_lag(got, signal, int(0.7 * RATE), max_lag=600)
+    assert abs(lag) <= 48 and correlation > 0.95
 
 
 def test_audio_is_trimmed_to_the_video(tmp_path: Path) -> None:

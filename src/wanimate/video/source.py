@@ -154,13 +154,16 @@ class VideoSource:
         step = 1 / (Fraction(rate) * time_base)  # one frame, for packets without a duration
         first: int | None = None
         end = 0
-        count = 0
+        count = discarded = 0
         first_frame: av.VideoFrame | None = None
         try:
             for packet in self.container.demux(stream):
                 if decode_first and first_frame is None:
                     first_frame = next(iter(self.decoder.decode(packet)), None)
-                if packet.size == 0 or packet.is_discard:
+                if packet.size == 0:
+                    continue
+                if packet.is_discard:  # before an MP4 edit list's start: decoded, never shown
+                    discarded += 1
                     continue
                 stamp = packet.pts if packet.pts is not None else packet.dts
                 if stamp is None:
@@ -172,7 +175,7 @@ class VideoSource:
             raise self.corrupt(count, exc) from exc
         if first is None:
             raise WanimateError(f"{self.path} has zero video frames; give a video with at least one frame")
-        if self.is_indexed and stream.frames > count:
+        if self.is_indexed and stream.frames > count + discarded:
             raise WanimateError(
                 f"{self.path} is truncated: its index lists {stream.frames} frames but the data stops "
                 f"after frame {count}; re-download or re-export it"
