@@ -120,8 +120,11 @@ def test_face_opens_the_mouth_and_blinks(animate: tuple[Materials, Path], estima
     blink = [t for t, w in enumerate(wanted) if max(w.eyes) < 0.6 * max(wanted[0].eyes)]
     rest = [t for t in range(len(frames)) if t not in open_mouth and t not in blink]
     assert open_mouth and blink
-    rest_mouth = np.median([seen[t].mouth for t in rest])
-    assert np.mean([seen[t].mouth for t in open_mouth]) > rest_mouth + 0.1
+    # The face mesh sees about a third of a 2D lip drop, so the bar is the measurement's own
+    # frame-to-frame noise: the opening must stand three standard deviations above it.
+    rest_mouth = [seen[t].mouth for t in rest]
+    opened = np.mean([seen[t].mouth for t in open_mouth])
+    assert opened > np.median(rest_mouth) + max(0.05, 3 * np.std(rest_mouth)), (opened, rest_mouth)
     rest_eyes = np.median([np.mean(seen[t].eyes) for t in rest])
     assert np.mean([np.mean(seen[t].eyes) for t in blink]) < 0.92 * rest_eyes
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from wanimate.materials import Materials, MaterialsMeta, load_materials, write_meta
 from wanimate.preprocess import keypoints as K
-from wanimate.preview.cutout import segment_person
+from wanimate.preprocess.masks import PersonSegmenter
 from wanimate.preview.quality import PoseEstimator
 from wanimate.preview.renderer import KEYPOINTS_NAME
 from wanimate.video import VideoWriter
@@ -183,7 +183,8 @@ def replace_materials(root: str | Path, image: np.ndarray, frames: Iterable[np.n
     with PoseEstimator() as estimator:
         reference_rgb, reference_kp = posed_reference(image, width, height, estimator)
         driving_kp = np.stack([estimator(f) for f in frames])
-    masks = [segment_person(f) > 0.5 for f in frames]
+    with PersonSegmenter(backend="auto") as segmenter:
+        masks = [segmenter.segment(f, kp, None) for f, kp in zip(frames, driving_kp, strict=True)]
     return write_materials(
         root, reference_rgb, reference_kp, driving_kp, fps=fps, scene=zip(frames, masks, strict=True)
     )

@@ -154,25 +154,30 @@ class FaceAnimator:
     def _mouth(self, map_y: np.ndarray, opening: float) -> np.ndarray | None:
         corners = self.ref[list(MOUTH_CORNERS), :2]
         width = float(np.linalg.norm(corners[1] - corners[0]))
-        drop = min(opening, 0.6) * width
+        drop = min(opening, 0.4) * width
         if drop < 0.75:
             return None
-        lip_y = float(self.ref[list(INNER_LIPS), 1].mean())
+        lips = self.ref[list(INNER_LIPS), :2]
+        # The line where the lips meet, corner to corner through the middle of each lip pair
+        # (iBUG 60, 61/67, 62/66, 63/65, 64): a smile's curve, not a straight cut.
+        meet = np.stack([lips[0], (lips[1] + lips[7]) / 2, (lips[2] + lips[6]) / 2, (lips[3] + lips[5]) / 2, lips[4]])
+        meet = meet[np.argsort(meet[:, 0])]
         cx = float(corners[:, 0].mean())
-        reach = max(drop * 2.0, float(self.ref[CHIN, 1]) - lip_y + 0.3 * width)
         gx, gy = self.grid
-        across = np.clip(1.0 - np.abs(gx - cx) / (0.65 * width + 1), 0.0, 1.0)
-        across = across * across * (3 - 2 * across)
+        lip_y = np.interp(gx, meet[:, 0], meet[:, 1]).astype(np.float32)
+        reach = max(drop * 2.0, float(self.ref[CHIN, 1] - meet[:, 1].max()) + 0.3 * width)
+        # The lower lip drops along an elliptical arc between the fixed mouth corners, so the
+        # opening is rounded like a real one; the chin below moves with it.
+        arc = np.sqrt(np.clip(1.0 - ((gx - cx) / (0.5 * width + 1)) ** 2, 0.0, 1.0))
         below = gy - lip_y
-        shift = drop * across
+        shift = drop * arc
         # Below the lip line, [shift, reach] maps back onto [0, reach]: the chin is pushed down.
         src = np.where(
             (below > 0) & (below < reach), lip_y + np.clip((below - shift) * reach / (reach - shift), 0, None), gy
         )
         map_y[:] = np.where(below > 0, src + (map_y - gy), map_y)
-        inner_w = np.clip(1.0 - np.abs(gx - cx) / (0.45 * width + 1), 0.0, 1.0)
-        gap = np.clip(np.minimum(below, shift * inner_w - below), 0.0, 1.5) / 1.5
-        return (gap * (inner_w > 0)).astype(np.float32)
+        gap = np.clip(np.minimum(below, shift - below), 0.0, 1.5) / 1.5
+        return gap.astype(np.float32)
 
     def _turn(self, map_x: np.ndarray, map_y: np.ndarray, turn: float) -> None:
         assert self.state is not None
