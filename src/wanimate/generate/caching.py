@@ -11,9 +11,9 @@ adapter counts twice (``tests/test_caching.py`` shows the error).
 
 :class:`FaceAwareBlockCache` fixes it by treating "block i + the adapter after it"
 as one unit: the tail residual is measured after the last unit (adapter
-included), and on a cached step the adapters return zero. TaylorSeer, in its
-default form, caches the attention modules *inside* the blocks, so the adapters
-see the current hidden states and are never double-counted; it is used as is.
+included), and on a cached step the adapters return zero. TaylorSeer is pointed
+at the attention and FFN modules *inside* the blocks, so the adapters always see
+the current hidden states and are never double-counted.
 
 Every cache keeps per-denoise state, so :func:`reset_step_cache` must run at the
 start of every segment (the engine does), or segment 2 would reuse segment 1's
@@ -31,6 +31,9 @@ from diffusers.hooks.hooks import BaseState, StateManager
 from wanimate.errors import WanimateError
 
 CACHE_MODES = ("none", "fbc", "taylorseer")
+# diffusers' default TaylorSeer patterns (``^blocks.*attn``, full match) match no module of Wan, whose
+# attentions are ``attn1``/``attn2``: left alone, TaylorSeer would silently cache nothing.
+TAYLORSEER_MODULES = (r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn")
 _HEAD = "wanimate_fbc_head"
 _PASS = "wanimate_fbc_pass"
 _ADAPTER = "wanimate_fbc_adapter"
@@ -202,6 +205,7 @@ def enable_step_cache(transformer: torch.nn.Module, options: CacheOptions) -> Fa
                 cache_interval=options.interval,
                 disable_cache_before_step=options.warmup,
                 taylor_factors_dtype=torch.float32,
+                cache_identifiers=list(TAYLORSEER_MODULES),
             )
         )
         return None

@@ -1,0 +1,133 @@
+"""Step caching with Wan-Animate's face adapters: diffusers' First Block Cache double-counts them, ours does not.
+
+Error bounds (tiny random model, 17 frames in two segments, 8 steps, frames in [0, 1]), documented in
+docs/performance.md: FBC at threshold 0.05 caches most steps with max |Δ| ≤ 0.25 and mean |Δ| ≤ 0.01;
+TaylorSeer (interval 3, warmup 3) max ≤ 0.25, mean ≤ 0.01; threshold 0 changes nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers.hooks import FirstBlockCacheConfig
+from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+from diffusers.models.transformers.transformer_wan_animate import WanTransformerBlock
+
+from wanimate.generate.caching import FaceAwareBlockCache, reset_step_cache
+from wanimate.generate.engine import SegmentGenerator
+from wanimate.generate.settings import GenerateSettings
+from wanimate.materials import load_materials
+from wanimate.materials.synthetic import write_materials
+from wanimate.models.factory import build_pipeline
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models on an oversubscribed CPU run ~15x faster on one thread than fighting for two."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def materials(tmp_path_factory):
+    return load_materials(write_materials(tmp_path_factory.mktemp("cache") / "m", num_frames=17))
+
+
+def _settings(**kw) -> GenerateSettings:
+    base = dict(steps=8, seed=3, segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32")
+    return GenerateSettings(**{**base, "clip_input": "diffusers", **kw})
+
+
+def _run(pipe, materials, **kw) -> np.ndarray:
+    gen = SegmentGenerator(pipe, materials, _settings(**kw), torch.device("cpu"))
+    return torch.cat([out.frames for out in gen.run()]).numpy()
+
+
+@pytest.fixture(scope="module")
+def reference(materials) -> np.ndarray:
+    return _run(build_pipeline("tiny"), materials)
+
+
+def _inputs() -> dict:
+    g = torch.Generator().manual_seed(0)
+    return dict(
+        hidden_states=torch.randn(1, 36, 3, 4, 4, generator=g),
+        timestep=torch.tensor([500.0]),
+        encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
+        encoder_hidden_states_image=torch.randn(1, 257, 4, generator=g),
+        pose_hidden_states=torch.randn(1, 16, 2, 4, 4, generator=g),
+        face_pixel_values=torch.rand(1, 3, 5, 16, 16, generator=g) * 2 - 1,
+        return_dict=False,
+    )
+
+
+def _twice(transformer) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same step twice: the second is cached (identical block-0 residual) and should repeat the first."""
+    with torch.no_grad(), transformer.cache_context("cond"):
+        return transformer(**_inputs())[0], transformer(**_inputs())[0]
+
+
+@torch.no_grad()
+def test_diffusers_first_block_cache_counts_face_adapters_twice():
+    transformer = build_pipeline("tiny").transformer
+    exact = transformer(**_inputs())[0]
+    # diffusers 0.42 does not register the Animate block class; registering it is what enabling FBC takes.
+    TransformerBlockRegistry.register(
+        WanTransformerBlock,
+        TransformerBlockMetadata(return_hidden_states_index=0, return_encoder_hidden_states_index=None),
+    )
+    try:
+        transformer.enable_cache(FirstBlockCacheConfig(threshold=0.5))
+        first, cached = _twice(transformer)
+    finally:
+        TransformerBlockRegistry._registry.pop(WanTransformerBlock, None)
+    assert torch.equal(first, exact)
+    # The cached residual already holds the adapters' output and the adapters add it again.
+    assert (cached - exact).abs().max() > 0.1 * exact.abs().mean()
+
+
+def test_face_aware_cache_repeats_a_step_exactly():
+    transformer = build_pipeline("tiny").transformer
+    with torch.no_grad():
+        exact = transformer(**_inputs())[0]
+    cache = FaceAwareBlockCache(transformer, threshold=0.5)
+    first, cached = _twice(transformer)
+    assert cache.counts() == (1, 1)
+    assert torch.equal(first, exact)
+    assert (cached - exact).abs().max() <= 1e-5
+    cache.remove()
+    with torch.no_grad():
+        assert torch.equal(transformer(**_inputs())[0], exact)
+
+
+def test_threshold_zero_changes_nothing(materials, reference):
+    pipe = build_pipeline("tiny")
+    out = _run(pipe, materials, cache="fbc", cache_threshold=0.0)
+    head = pipe.transformer.blocks[0]._diffusers_hook.hooks["wanimate_fbc_head"]
+    assert (head.computed, head.cached) == (16, 0)
+    assert np.array_equal(out, reference)
+
+
+def test_first_block_cache_error_is_bounded(materials, reference):
+    pipe = build_pipeline("tiny")
+    out = _run(pipe, materials, cache="fbc", cache_threshold=0.05)
+    head = pipe.transformer.blocks[0]._diffusers_hook.hooks["wanimate_fbc_head"]
+    assert head.cached >= 8  # most of the 16 steps (2 segments x 8) skipped the tail
+    assert head.computed >= 2  # every segment starts with a full step (the cache is reset)
+    err = np.abs(out - reference)
+    assert err.max() <= 0.25 and err.mean() <= 0.01
+
+
+def test_taylorseer_error_is_bounded_and_restarts_every_segment(materials, reference):
+    pipe = build_pipeline("tiny")
+    out = _run(pipe, materials, cache="taylorseer", cache_interval=3)
+    err = np.abs(out - reference)
+    assert 0 < err.max() <= 0.25 and err.mean() <= 0.01  # it really predicted some steps
+    hook = pipe.transformer.blocks[0].attn1._diffusers_hook.hooks["taylorseer_cache"]
+    # The step counter only saw the last segment's 8 steps: the engine reset it between segments.
+    assert hook.state_manager._state_cache["cond"].current_step == 7
+    reset_step_cache(pipe.transformer)
+    assert hook.state_manager._state_cache == {}
