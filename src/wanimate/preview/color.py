@@ -50,6 +50,7 @@ class ColourMatcher:
         stats = lab_stats(self.lab, alpha > 0.5)
         self.character = stats or LabStats(np.array([50.0, 0.0, 0.0]), np.ones(3))
         self.scene: LabStats | None = None
+        self._cached: tuple[np.ndarray, np.ndarray] | None = None  # (gain and shift, relit texture)
 
     def observe(self, frame: np.ndarray, performer: np.ndarray) -> None:
         """Update the scene statistics from the ring around the performer mask."""
@@ -68,15 +69,29 @@ class ColourMatcher:
             )
 
     def apply(self) -> np.ndarray:
-        """The character texture (RGB uint8) relit for the current scene statistics."""
+        """The character texture (RGB uint8) relit for the current scene statistics.
+
+        The scene statistics drift slowly (they are smoothed), so the texture is converted
+        back from Lab only when the correction moved by a visible amount (0.3 Lab units).
+        """
         if self.scene is None:
-            return _to_rgb(self.lab)
+            return self._relit(np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]))
         c, s = self.character, self.scene
         gain = np.array([1.0 + LIGHTNESS_STRENGTH * (s.std[0] / c.std[0] - 1.0), 1.0, 1.0])
         gain[0] = np.clip(gain[0], 0.5, 1.5)
         shift = np.array([LIGHTNESS_STRENGTH * (s.mean[0] - c.mean[0]), *(TINT_STRENGTH * (s.mean[1:] - c.mean[1:]))])
-        lab = (self.lab - c.mean) * gain + c.mean + shift
-        return _to_rgb(lab.astype(np.float32))
+        return self._relit(np.concatenate([gain, shift]))
+
+    def _relit(self, correction: np.ndarray) -> np.ndarray:
+        """Texture for ``correction`` = (3 gains, 3 shifts), reusing the last one when close."""
+        if self._cached is not None:
+            change = np.abs(self._cached[0] - correction)
+            if change[:3].max() < 0.003 and change[3:].max() < 0.3:
+                return self._cached[1]
+        c = self.character
+        lab = (self.lab - c.mean) * correction[:3] + c.mean + correction[3:]
+        self._cached = (correction, _to_rgb(lab.astype(np.float32)))
+        return self._cached[1]
 
 
 def _to_rgb(lab: np.ndarray) -> np.ndarray:

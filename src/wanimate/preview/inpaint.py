@@ -18,10 +18,27 @@ STATIC_CAMERA_MAX_DIFF = 12.0  # mean |frame - median| in grey levels over unmas
 
 
 def push_pull_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """Fill ``hole`` (bool, True = unknown) smoothly from the surrounding known pixels."""
-    if not hole.any():
+    """Fill ``hole`` (bool, True = unknown) smoothly from the surrounding known pixels.
+
+    Only the hole's bounding box, grown by half its size, is processed: the fill draws on
+    nearby pixels anyway, and a performer covers a fraction of the frame.
+    """
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
         return image
+    h, w = hole.shape
+    gy, gx = max(16, (ys.max() - ys.min()) // 2), max(16, (xs.max() - xs.min()) // 2)
+    y0, y1 = max(0, ys.min() - gy), min(h, ys.max() + gy + 1)
+    x0, x1 = max(0, xs.min() - gx), min(w, xs.max() + gx + 1)
+    out = image.copy()
+    out[y0:y1, x0:x1] = _push_pull(image[y0:y1, x0:x1], hole[y0:y1, x0:x1])
+    return out
+
+
+def _push_pull(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     known = (~hole).astype(np.float32)
+    if not known.any():
+        return image
     colour = image.astype(np.float32) * known[..., None]
     levels = [(colour, known)]
     while min(levels[-1][1].shape) > 2:
@@ -37,7 +54,7 @@ def push_pull_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
         conf = np.clip(w * 2.0, 0.0, 1.0)[..., None]
         filled = conf * (c / np.maximum(w, 1e-6)[..., None]) + (1.0 - conf) * up
     out = image.copy()
-    out[hole] = np.clip(filled[hole] + 0.5, 0, 255).astype(np.uint8)
+    np.copyto(out, np.clip(filled + 0.5, 0, 255).astype(np.uint8), where=hole[..., None])
     return out
 
 
@@ -56,7 +73,8 @@ class TemporalBackground:
 
     Built from an iterator of (frame, hole) pairs. ``static`` says whether the camera held
     still: the unmasked pixels of the samples must agree with the median. For a moving
-    camera the median is meaningless and every frame is filled on its own.
+    camera the median is meaningless and every frame is filled on its own. ``plate`` is the
+    median with the never-seen pixels filled in.
     """
 
     def __init__(self, samples: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -78,12 +96,14 @@ class TemporalBackground:
             if (~m & self.observed).any()
         ]
         self.static = bool(diffs) and float(np.median(diffs)) < STATIC_CAMERA_MAX_DIFF
+        # Pixels the performer never uncovered get a fill from the median around them, once:
+        # per frame, a static camera then costs one masked copy.
+        self.plate = push_pull_fill(self.median, ~self.observed) if self.static else self.median
 
     def fill(self, frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """Replace the hole with the median where it was ever seen, push-pull elsewhere."""
+        """Replace the hole with the static background, or fill it from this frame alone."""
         if not self.static:
             return push_pull_fill(frame, hole)
         out = frame.copy()
-        from_median = hole & self.observed
-        out[from_median] = self.median[from_median]
-        return push_pull_fill(out, hole & ~self.observed)
+        np.copyto(out, self.plate, where=hole[..., None])
+        return out
