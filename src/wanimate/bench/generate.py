@@ -1,17 +1,25 @@
-"""``wanimate bench generate``: per-stage wall time and peak memory of generation, random weights.
+"""``wanimate bench generate``: our generation vs plain ``diffusers.WanAnimatePipeline``, random weights.
 
 Stage times come from the engine's progress events, so the benchmark measures the
-code path users run, not a copy of it.
+code path users run, not a copy of it. The baseline is the same config, inputs,
+seed, steps and segment length through ``WanAnimatePipeline.__call__`` in the same
+process (fresh weights, no speed/memory options), timed per step with its step
+callback. Host memory is sampled from ``/proc/self/status`` on a thread, so each
+phase gets its own peak RSS (``ru_maxrss`` only ever grows within a process).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import resource
 import statistics
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,11 +31,14 @@ class StageClock:
     """Turns the stream of progress events into durations per stage."""
 
     marks: list[tuple[str, float]] = field(default_factory=list)
+    on_event: Any = None
 
     def __call__(self, event: ProgressEvent) -> None:
         self.marks.append((event.stage, time.perf_counter()))
+        if self.on_event is not None:
+            self.on_event(event)
 
-    def durations(self) -> dict[str, float | list[float]]:
+    def durations(self) -> dict[str, float]:
         out: dict[str, list[float]] = {
             "encode": [],
             "vae_encode": [],
@@ -70,9 +81,7 @@ def parse_resolution(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise WanimateError(
-            f"--res must be WIDTHxHEIGHT or one of {', '.join(RESOLUTIONS)}, not {text!r}"
-        ) from None
+        raise WanimateError(f"--res must be WIDTHxHEIGHT or one of {', '.join(RESOLUTIONS)}, not {text!r}") from None
     if width % 16 or height % 16:
         raise WanimateError(f"--res sides must be multiples of 16, not {width}x{height}")
     return width, height
@@ -80,6 +89,108 @@ def parse_resolution(text: str) -> tuple[int, int]:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler:
+    """Peak resident memory of a phase, sampled every ``interval`` seconds on a thread.
+
+    ``mark()`` closes a window and starts the next; ``peaks`` lists each window's peak.
+    """
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.peaks: list[float] = [0.0]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peaks[-1] = max(self.peaks[-1], current_rss_mib())
+            time.sleep(self.interval)
+
+    def mark(self) -> None:
+        now = current_rss_mib()
+        self.peaks[-1] = max(self.peaks[-1], now)
+        self.peaks.append(now)
+
+    def __enter__(self) -> RssSampler:
+        self.peaks = [current_rss_mib()]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.mark()
+        self.peaks.pop()
+
+    @property
+    def peak(self) -> float:
+        return max(self.peaks)
+
+
+def _baseline(
+    pipe: Any, materials_dir: Path, settings: Any, height: int, width: int, device: torch.device
+) -> dict[str, float]:
+    """The same generation through plain ``WanAnimatePipeline.__call__``: total and per-step seconds."""
+    import numpy as np
+    from PIL import Image
+
+    from wanimate.materials import load_materials
+    from wanimate.video import iter_frames
+
+    m = load_materials(materials_dir)
+
+    def frames(name: str) -> list[Image.Image]:
+        out = [Image.fromarray(f) for f in iter_frames(m.path(name))]
+        if name == "mask":
+            out = [Image.fromarray(np.where(np.asarray(f) >= 128, 255, 0).astype(np.uint8)) for f in out]
+        return out
+
+    stamps: list[float] = []
+
+    def on_step(pipeline: Any, step: int, timestep: Any, kwargs: dict) -> dict:
+        stamps.append(time.perf_counter())
+        return kwargs
+
+    replace = settings.mode == "replace"
+    inputs = dict(
+        image=Image.open(m.path("ref")).convert("RGB"),
+        pose_video=frames("pose"),
+        face_video=frames("face"),
+        background_video=frames("bg") if replace else None,
+        mask_video=frames("mask") if replace else None,
+    )
+    started = time.perf_counter()
+    pipe(
+        **inputs,
+        prompt=settings.prompt,
+        negative_prompt=settings.negative_prompt,
+        height=height,
+        width=width,
+        segment_frame_length=settings.segment_frames,
+        num_inference_steps=settings.steps,
+        mode=settings.mode,
+        prev_segment_conditioning_frames=settings.overlap,
+        guidance_scale=settings.guidance,
+        generator=torch.Generator("cpu").manual_seed(settings.seed),
+        output_type="np",
+        callback_on_step_end=on_step,
+    )
+    total = time.perf_counter() - started
+    # Steps within a segment (the first step of each segment also pays that segment's VAE encode).
+    spans = [b - a for a, b in itertools.pairwise(stamps)]
+    steps_per_segment = settings.steps
+    within = [s for i, s in enumerate(spans) if (i + 1) % steps_per_segment != 0]
+    return {"total_s": total, "s_per_step": statistics.median(within or spans or [total])}
 
 
 def bench_generate(
@@ -93,46 +204,105 @@ def bench_generate(
     dtype: str = "fp32",
     device: str = "auto",
     mode: str = "animate",
+    guidance: float = 1.0,
+    baseline: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, float | int | str]:
+    """Run ours (with ``options``: GenerateSettings speed/memory fields) and, if asked, the diffusers baseline."""
     from wanimate.generate import GenerateSettings, generate
     from wanimate.materials.synthetic import write_materials
-    from wanimate.models.loading import load_model
+    from wanimate.models.factory import build_pipeline
+    from wanimate.models.memory import weight_bytes
 
     settings = GenerateSettings(
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]
         steps=steps,
+        guidance=guidance,
         segment_frames=segment_frames,
         dtype=dtype,
-        device=device,  # type: ignore[arg-type]
+        device=device,
         prompt="w1 w2",
         negative_prompt="w3",
+        clip_input="diffusers",
+        **(options or {}),
     )
     resolved = settings.resolved_device()
-    started = time.perf_counter()
-    model = load_model(f"random:{config}", dtype=settings.torch_dtype, device=resolved)
-    build_s = time.perf_counter() - started
-    face = model.pipeline.transformer.config.motion_encoder_size
-    if resolved.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    clock = StageClock()
-    with tempfile.TemporaryDirectory(prefix="wanimate-bench-") as tmp:
-        root = Path(tmp)
-        write_materials(root / "m", num_frames=frames, height=height, width=width, face_size=face, mode=mode)
-        started = time.perf_counter()
-        generate(root / "m", root / "out.mp4", settings=settings, model=model, progress=clock)
-        total_s = time.perf_counter() - started
+    cuda = resolved.type == "cuda"
     result: dict[str, float | int | str] = {
         "config": config,
         "resolution": f"{width}x{height}",
         "frames": frames,
+        "segment_frames": segment_frames,
         "steps": steps,
+        "guidance": guidance,
         "dtype": dtype,
         "device": str(resolved),
-        "model_build_s": build_s,
-        "total_s": total_s,
-        **clock.durations(),
-        "peak_rss_mib": peak_rss_mib(),
+        "options": ",".join(f"{k}={v}" for k, v in (options or {}).items()) or "none",
     }
-    if resolved.type == "cuda":
-        result["peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30
+
+    def fresh() -> Any:
+        pipe = build_pipeline(config)
+        pipe.transformer.to(settings.torch_dtype)
+        return pipe
+
+    with tempfile.TemporaryDirectory(prefix="wanimate-bench-") as tmp:
+        root = Path(tmp)
+        face = fresh().transformer.config.motion_encoder_size
+        write_materials(root / "m", num_frames=frames, height=height, width=width, face_size=face, mode=mode)
+        if baseline:
+            pipe = fresh().to(resolved)
+            result["baseline_weight_mib"] = weight_bytes(pipe.transformer) / 2**20
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            with torch.no_grad(), RssSampler() as rss:
+                base = _baseline(pipe, root / "m", dataclasses.replace(settings, mode=mode), height, width, resolved)
+            result["baseline_total_s"] = base["total_s"]
+            result["baseline_s_per_step"] = base["s_per_step"]
+            result["baseline_peak_rss_mib"] = rss.peak
+            if cuda:
+                result["baseline_peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            del pipe
+
+        from wanimate.models.loading import LoadedModel
+
+        started = time.perf_counter()
+        model = LoadedModel(fresh(), "random", f"random:{config}", None)
+        result["model_build_s"] = time.perf_counter() - started
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        vram_per_segment: list[float] = []
+
+        def on_event(event: ProgressEvent) -> None:
+            if event.stage in ("segment", "write"):
+                rss.mark()
+                if cuda:
+                    vram_per_segment.append(torch.cuda.max_memory_allocated() / 2**30)
+                    torch.cuda.reset_peak_memory_stats()
+
+        clock = StageClock(on_event=on_event)
+        with RssSampler() as rss:
+            started = time.perf_counter()
+            generate(root / "m", root / "out.mp4", settings=settings, model=model, progress=clock)
+            total_s = time.perf_counter() - started
+        result["weight_mib"] = weight_bytes(model.pipeline.transformer) / 2**20
+    result["total_s"] = total_s
+    result.update(clock.durations())
+    result["peak_rss_mib"] = rss.peak
+    # Windows: [load+encode, segment 1, segment 2, ..., write]; a boundary spike shows as a later segment's peak.
+    segment_peaks = rss.peaks[2:-1] if len(rss.peaks) > 3 else rss.peaks[1:2]
+    result["segments"] = len(rss.peaks) - 2
+    result["peak_rss_first_segment_mib"] = rss.peaks[1] if len(rss.peaks) > 1 else rss.peak
+    result["peak_rss_later_segments_mib"] = max(segment_peaks) if len(rss.peaks) > 3 else rss.peaks[1]
+    if cuda:
+        vram_per_segment.append(torch.cuda.max_memory_allocated() / 2**30)
+        result["peak_vram_gib"] = max(vram_per_segment)
+        result["peak_vram_first_segment_gib"] = vram_per_segment[1] if len(vram_per_segment) > 1 else 0.0
+    else:
+        result["peak_vram_gib"] = "n/a (cpu)"
+    if baseline:
+        result["speedup_per_step"] = float(result["baseline_s_per_step"]) / max(
+            float(result["denoise_s_per_step"]), 1e-9
+        )
+        result["speedup_total"] = float(result["baseline_total_s"]) / total_s
+        result["weight_memory_ratio"] = float(result["baseline_weight_mib"]) / float(result["weight_mib"])
     return result

@@ -36,6 +36,26 @@ def generate_command(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
     work_dir: Path | None = typer.Option(None, help="Where finished segments are kept (default: <output stem>.work)."),
     keep_work: bool = typer.Option(False, help="Keep the work folder after the video is written."),
+    offload: str = typer.Option("none", help="none, model, group (layer streaming) or sequential."),
+    quantize: str = typer.Option("none", help="DiT weights: none, fp8 (storage, bf16 compute) or int8 (torchao)."),
+    vram_budget: float | None = typer.Option(
+        None, help="GB of VRAM to fit in: picks offload/quantize/text-encoder/VAE options and says which."
+    ),
+    text_encoder_cpu: bool = typer.Option(False, help="Run the umT5 text encoder on the CPU (saves ~11 GB)."),
+    vae_tiling: bool = typer.Option(False, help="Tiled VAE decode (bounded memory at high resolution)."),
+    attention: str = typer.Option("native", help="Attention backend: native, flash, sage, xformers, flex ..."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the repeated transformer blocks."),
+    cache: str = typer.Option("none", help="Step cache: none, fbc (face-aware first-block) or taylorseer."),
+    cache_threshold: float = typer.Option(0.05, help="fbc: relative change below which a step is cached."),
+    cache_interval: int = typer.Option(3, help="taylorseer: full step every N steps."),
+    distill_lora: str | None = typer.Option(None, help="Step-distill LoRA file (lightx2v-style Wan I2V 14B)."),
+    distill_scale: float = typer.Option(1.0, help="Step-distill LoRA strength."),
+    preset: str | None = typer.Option(
+        None, help="lightx2v: 4 steps, guidance 1 (use with --distill-lora); overrides --steps/--guidance/--shift."
+    ),
+    batch_cfg: bool = typer.Option(
+        True, "--batch-cfg/--no-batch-cfg", help="With guidance > 1, run cond and uncond as one batch."
+    ),
 ) -> None:
     """Generate a video from a materials folder, segment by segment (resumable)."""
     from rich.console import Console
@@ -44,6 +64,11 @@ def generate_command(
     from wanimate.generate.progress import RichProgress
     from wanimate.generate.settings import GenerateSettings
 
+    if preset is not None:
+        from wanimate.models.distill import preset_settings
+
+        chosen = preset_settings(preset)
+        steps, guidance, shift = chosen["steps"], chosen["guidance"], chosen["shift"]
     settings = GenerateSettings(
         mode=mode,
         steps=steps,
@@ -59,6 +84,19 @@ def generate_command(
         dtype=dtype,
         device=device,
         clip_input=clip_input,  # type: ignore[arg-type]
+        batch_cfg=batch_cfg,
+        offload=offload,
+        quantize=quantize,
+        text_encoder_cpu=text_encoder_cpu,
+        vae_tiling=vae_tiling,
+        vram_budget=vram_budget,
+        attention=attention,
+        compile=compile,
+        cache=cache,
+        cache_threshold=cache_threshold,
+        cache_interval=cache_interval,
+        distill_lora=distill_lora,
+        distill_scale=distill_scale,
     )
     with RichProgress() as progress:
         path = generate(
@@ -82,17 +120,41 @@ def bench_generate_command(
     frames: int = typer.Option(77, help="Driving frames."),
     segment_frames: int = typer.Option(77, help="Frames per segment."),
     steps: int = typer.Option(4, help="Denoising steps per segment (the per-step time is reported)."),
+    guidance: float = typer.Option(1.0, help="CFG scale (above 1: two passes, batched in ours)."),
     dtype: str = typer.Option("fp32", help="bf16, fp16 or fp32."),
     device: str = typer.Option("auto", help="auto, cpu, cuda ..."),
     mode: str = typer.Option("animate", help="animate or replace."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also run plain WanAnimatePipeline."),
+    offload: str = typer.Option("none", help="none, model, group or sequential."),
+    quantize: str = typer.Option("none", help="none, fp8 or int8."),
+    text_encoder_cpu: bool = typer.Option(False, help="Text encoder on the CPU."),
+    vae_tiling: bool = typer.Option(False, help="Tiled VAE decode."),
+    attention: str = typer.Option("native", help="Attention backend."),
+    compile: bool = typer.Option(False, "--compile", help="Compile the repeated transformer blocks."),
+    cache: str = typer.Option("none", help="none, fbc or taylorseer."),
+    cache_threshold: float = typer.Option(0.05, help="fbc threshold."),
 ) -> None:
-    """Per-stage wall time and peak memory of generation with random weights (no download)."""
+    """Seconds per step, total, peak RSS/VRAM and weight memory: ours vs plain diffusers (random weights)."""
     from rich.console import Console
     from rich.table import Table
 
     from wanimate.bench.generate import bench_generate, parse_resolution
 
     width, height = parse_resolution(res)
+    chosen = dict(
+        offload=offload,
+        quantize=quantize,
+        text_encoder_cpu=text_encoder_cpu,
+        vae_tiling=vae_tiling,
+        attention=attention,
+        compile=compile,
+        cache=cache,
+        cache_threshold=cache_threshold,
+    )
+    defaults = dict(
+        offload="none", quantize="none", text_encoder_cpu=False, vae_tiling=False, attention="native",
+        compile=False, cache="none", cache_threshold=0.05,
+    )  # fmt: skip
     result = bench_generate(
         config,
         height=height,
@@ -100,9 +162,12 @@ def bench_generate_command(
         frames=frames,
         segment_frames=segment_frames,
         steps=steps,
+        guidance=guidance,
         dtype=dtype,
         device=device,
         mode=mode,
+        baseline=baseline,
+        options={k: v for k, v in chosen.items() if v != defaults[k]},
     )
     table = Table(title=f"wanimate bench generate --config {config} --res {res} --frames {frames}")
     table.add_column("metric")
@@ -110,6 +175,11 @@ def bench_generate_command(
     for key, value in result.items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     Console().print(table)
+    if baseline:
+        Console().print(
+            f"ours vs diffusers: {result['speedup_per_step']:.2f}x per step, {result['speedup_total']:.2f}x total, "
+            f"{result['weight_memory_ratio']:.2f}x less weight memory"
+        )
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:

@@ -1,0 +1,130 @@
+"""Speed options keep the output: batched CFG, attention backends, compiled blocks, step-distill LoRAs."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from wanimate.errors import WanimateError
+from wanimate.generate.engine import SegmentGenerator
+from wanimate.generate.settings import GenerateSettings
+from wanimate.materials import load_materials
+from wanimate.materials.synthetic import write_materials
+from wanimate.models.attention import compile_blocks, set_attention, unusable_reason, usable_backends
+from wanimate.models.distill import ADAPTER_NAME, apply_distill_lora, preset_settings
+from wanimate.models.factory import build_pipeline
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def materials(tmp_path_factory):
+    return load_materials(write_materials(tmp_path_factory.mktemp("speed") / "m", num_frames=17))
+
+
+def _run(pipe, materials, **kw) -> np.ndarray:
+    base = dict(steps=3, seed=5, segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32")
+    settings = GenerateSettings(**{**base, "clip_input": "diffusers", **kw})
+    gen = SegmentGenerator(pipe, materials, settings, CPU)
+    return torch.cat([out.frames for out in gen.run()]).numpy()
+
+
+def test_batched_cfg_matches_two_passes(materials):
+    pipe = build_pipeline("tiny")
+    batched = _run(pipe, materials, guidance=2.5, batch_cfg=True)
+    separate = _run(pipe, materials, guidance=2.5, batch_cfg=False)
+    plain = _run(pipe, materials, guidance=1.0)
+    assert np.abs(batched - separate).max() <= 1e-5
+    assert np.abs(batched - plain).max() > 1e-3  # guidance really did something
+
+
+def test_cpu_backends_and_fallback(caplog):
+    usable = usable_backends(CPU)
+    assert "native" in usable and "_native_math" in usable
+    assert "flash" not in usable and "sage" not in usable
+    assert "Hub" in (unusable_reason("flash_hub", CPU) or "")
+    transformer = build_pipeline("tiny").transformer
+    with caplog.at_level(logging.WARNING, logger="wanimate"):
+        assert set_attention(transformer, "flash", CPU) == "native"
+    assert "falling back to native" in caplog.text
+    with pytest.raises(WanimateError, match="unknown backend"):
+        set_attention(transformer, "warp-drive", CPU)
+
+
+def test_math_backend_matches_native(materials):
+    native = _run(build_pipeline("tiny"), materials)
+    math = _run(build_pipeline("tiny"), materials, attention="_native_math")
+    assert np.abs(native - math).max() <= 1e-5
+
+
+def _lightx2v_style_lora(transformer, up_scale: float) -> dict[str, torch.Tensor]:
+    """A LoRA in lightx2v's key style (original Wan module names, lora_down/lora_up/alpha) for every block linear."""
+    g = torch.Generator().manual_seed(1)
+    names = {
+        "self_attn.q": "attn1.to_q", "self_attn.k": "attn1.to_k", "self_attn.v": "attn1.to_v",
+        "self_attn.o": "attn1.to_out.0", "cross_attn.q": "attn2.to_q", "cross_attn.k": "attn2.to_k",
+        "cross_attn.v": "attn2.to_v", "cross_attn.o": "attn2.to_out.0", "cross_attn.k_img": "attn2.add_k_proj",
+        "cross_attn.v_img": "attn2.add_v_proj", "ffn.0": "ffn.net.0.proj", "ffn.2": "ffn.net.2",
+    }  # fmt: skip
+    state = {}
+    for i, block in enumerate(transformer.blocks):
+        for native, ours in names.items():
+            layer = block.get_submodule(ours)
+            key = f"diffusion_model.blocks.{i}.{native}"
+            state[f"{key}.lora_down.weight"] = torch.randn(4, layer.in_features, generator=g)
+            state[f"{key}.lora_up.weight"] = torch.randn(layer.out_features, 4, generator=g) * up_scale
+            state[f"{key}.alpha"] = torch.tensor(4.0)
+    return state
+
+
+def test_zero_distill_lora_changes_nothing_and_a_real_one_does(materials):
+    pipe = build_pipeline("tiny")
+    reference = _run(pipe, materials)
+    wrapped = apply_distill_lora(pipe, _lightx2v_style_lora(pipe.transformer, 0.0))
+    assert wrapped == 12 * len(pipe.transformer.blocks)
+    assert np.array_equal(_run(pipe, materials), reference)
+
+    other = build_pipeline("tiny")
+    apply_distill_lora(other, _lightx2v_style_lora(other.transformer, 0.5))
+    changed = _run(other, materials)
+    assert np.abs(changed - reference).max() > 1e-3
+    apply_distill_lora(other, _lightx2v_style_lora(other.transformer, 0.5), scale=0.0)
+    assert ADAPTER_NAME in other.transformer.peft_config
+    assert np.abs(_run(other, materials) - reference).max() <= 1e-6
+
+
+def test_lightx2v_preset_is_four_steps_without_cfg():
+    assert preset_settings("lightx2v") == {"steps": 4, "guidance": 1.0, "shift": 5.0}
+    with pytest.raises(WanimateError, match="--preset"):
+        preset_settings("turbo")
+
+
+@torch.no_grad()
+def test_compiled_blocks_match_eager():
+    transformer = build_pipeline("tiny").transformer
+    g = torch.Generator().manual_seed(0)
+    inputs = dict(
+        hidden_states=torch.randn(1, 36, 3, 4, 4, generator=g),
+        timestep=torch.tensor([500.0]),
+        encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
+        encoder_hidden_states_image=torch.randn(1, 257, 4, generator=g),
+        pose_hidden_states=torch.randn(1, 16, 2, 4, 4, generator=g),
+        face_pixel_values=torch.rand(1, 3, 5, 16, 16, generator=g) * 2 - 1,
+        return_dict=False,
+    )
+    eager = transformer(**inputs)[0]
+    compile_blocks(transformer, CPU)
+    compiled = transformer(**inputs)[0]
+    assert all(hasattr(block, "_orig_mod") or hasattr(block, "_compiled_call_impl") for block in transformer.blocks)
+    assert (compiled - eager).abs().max() <= 1e-4
