@@ -1,0 +1,172 @@
+"""Memory modes keep the output within documented bounds, and the VRAM planner picks sensibly.
+
+Bounds against the fp32 reference (tiny random model, 17 frames in two segments, 4 steps, frames in
+[0, 1]; docs/performance.md): bf16 and int8 max |Δ| ≤ 0.3, mean ≤ 0.01; fp8 max ≤ 0.3, mean ≤ 0.02.
+Placement-only modes (group offload, text encoder on CPU, VAE tiling below the tile size) are exact.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from wanimate.errors import WanimateError
+from wanimate.generate.engine import SegmentGenerator
+from wanimate.generate.runtime import resolve_vram_budget
+from wanimate.generate.settings import GenerateSettings
+from wanimate.materials import load_materials
+from wanimate.materials.synthetic import write_materials
+from wanimate.models.factory import build_pipeline, build_transformer, model_config
+from wanimate.models.memory import (
+    MemoryOptions,
+    estimate_vram_gib,
+    plan_for_budget,
+    quantize_transformer,
+    transformer_params,
+    weight_bytes,
+)
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def materials(tmp_path_factory):
+    return load_materials(write_materials(tmp_path_factory.mktemp("memory") / "m", num_frames=17))
+
+
+def _run(pipe, materials, **kw) -> np.ndarray:
+    base = dict(steps=4, seed=3, segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32")
+    settings = GenerateSettings(**{**base, "clip_input": "diffusers", **kw})
+    gen = SegmentGenerator(pipe, materials, settings, CPU)
+    return torch.cat([out.frames for out in gen.run()]).numpy()
+
+
+@pytest.fixture(scope="module")
+def reference(materials) -> np.ndarray:
+    return _run(build_pipeline("tiny"), materials)
+
+
+def _bf16_pipe():
+    pipe = build_pipeline("tiny")
+    pipe.transformer.to(torch.bfloat16)
+    return pipe
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "kw", "max_err", "mean_err"),
+    [
+        ("bf16", _bf16_pipe, dict(dtype="bf16"), 0.3, 0.01),
+        ("fp8", lambda: build_pipeline("tiny"), dict(quantize="fp8"), 0.3, 0.02),
+        ("int8", lambda: build_pipeline("tiny"), dict(quantize="int8"), 0.3, 0.01),
+    ],
+)
+def test_lossy_modes_stay_within_bounds(materials, reference, name, make, kw, max_err, mean_err):
+    pipe = make()
+    out = _run(pipe, materials, **kw)
+    err = np.abs(out - reference)
+    assert 0 < err.max() <= max_err, name
+    assert err.mean() <= mean_err, name
+
+
+@pytest.mark.parametrize("kw", [dict(offload="group"), dict(text_encoder_cpu=True), dict(vae_tiling=True)])
+def test_placement_modes_are_exact(materials, reference, kw):
+    pipe = build_pipeline("tiny")
+    assert np.array_equal(_run(pipe, materials, **kw), reference)
+    if kw.get("text_encoder_cpu"):
+        assert pipe.text_encoder is not None and pipe.text_encoder.device.type == "cpu"
+    if kw.get("vae_tiling"):
+        assert pipe.vae.use_tiling
+
+
+def test_fp8_stores_float8_and_keeps_skipped_modules():
+    transformer = build_transformer(model_config("tiny"))
+    quantize_transformer(transformer, "fp8", torch.float32)
+    assert transformer.blocks[0].attn1.to_q.weight.dtype == torch.float8_e4m3fn
+    assert transformer.blocks[0].ffn.net[2].weight.dtype == torch.float8_e4m3fn
+    # Wan's _skip_layerwise_casting_patterns and _keep_in_fp32_modules stay in the compute dtype.
+    assert transformer.patch_embedding.weight.dtype == torch.float32
+    assert transformer.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    assert transformer.dtype == torch.float32  # what the engine casts its inputs to
+
+
+def test_int8_shrinks_the_quantized_layers_four_fold():
+    """mid: the block and face-adapter linears go to int8 (+ per-row scales); the rest stays fp32."""
+    transformer = build_transformer(model_config("mid"))
+    before_blocks = weight_bytes(transformer.blocks) + weight_bytes(transformer.face_adapter)
+    before = weight_bytes(transformer)
+    quantize_transformer(transformer, "int8", torch.float32)
+    after_blocks = weight_bytes(transformer.blocks) + weight_bytes(transformer.face_adapter)
+    assert before_blocks / after_blocks >= 3.5
+    assert before / weight_bytes(transformer) >= 1.5  # mid's fp32 motion encoder (36% of it) caps the total
+
+
+def test_unknown_modes_are_user_errors():
+    with pytest.raises(WanimateError, match="--quantize"):
+        GenerateSettings(quantize="int4").validate()
+    with pytest.raises(WanimateError, match="--offload"):
+        GenerateSettings(offload="disk").validate()
+    with pytest.raises(WanimateError, match="--vram-budget"):
+        GenerateSettings(vram_budget=0).validate()
+
+
+def _plan(budget: float, width: int = 832, height: int = 480, guidance: float = 1.0):
+    cfg = model_config("full").transformer
+    return plan_for_budget(
+        budget,
+        dit_params=FULL_PARAMS,
+        dim=cfg["num_attention_heads"] * cfg["attention_head_dim"],
+        ffn_dim=cfg["ffn_dim"],
+        height=height,
+        width=width,
+        frames=77,
+        guidance=guidance,
+    )
+
+
+FULL_PARAMS = transformer_params(model_config("full").transformer)
+
+
+def test_vram_planner_trades_speed_for_memory_as_the_budget_shrinks():
+    assert 17.0e9 < FULL_PARAMS < 17.6e9  # the 14B DiT with its face adapters and motion encoder
+    roomy = _plan(80)
+    assert roomy.options == MemoryOptions() and roomy.estimate_gib <= 80
+    tight = _plan(12)
+    assert tight.options.offload in ("group", "sequential") and tight.options.quantize == "fp8"
+    assert tight.estimate_gib <= 12
+    order = [_plan(b).options for b in (80, 48, 40, 24, 12, 8)]
+    ranks = [
+        ["none", "model", "group", "sequential"].index(o.offload) * 10 + (o.quantize != "none") + o.text_encoder_cpu
+        for o in order
+    ]
+    assert ranks == sorted(ranks)
+    # 720p needs more than 480p under the same plan; CFG batching doubles activations.
+    options = MemoryOptions(offload="group", quantize="fp8", text_encoder_cpu=True, vae_tiling=True)
+    cfg = model_config("full").transformer
+    dims = dict(dit_params=FULL_PARAMS, dim=5120, ffn_dim=cfg["ffn_dim"], frames=77)
+    at480 = estimate_vram_gib(options, height=480, width=832, batch=1, **dims)
+    at720 = estimate_vram_gib(options, height=720, width=1280, batch=1, **dims)
+    assert at480 < at720 < estimate_vram_gib(options, height=720, width=1280, batch=2, **dims)
+
+
+def test_budget_resolves_into_concrete_options_and_says_so(caplog):
+    transformer = build_transformer(model_config("tiny"))
+    settings = GenerateSettings(vram_budget=0.5)
+    with caplog.at_level(logging.WARNING, logger="wanimate"):
+        resolved = resolve_vram_budget(settings, transformer, 32, 32)
+    assert resolved.vram_budget is None
+    assert "picked offload=" in caplog.text
+    # The budget itself never enters the resume key; the options it picked do.
+    assert settings.result_key() == GenerateSettings(vram_budget=3.0).result_key()
+    assert GenerateSettings(offload="group").result_key() == GenerateSettings().result_key()
+    assert GenerateSettings(quantize="int8").result_key() != GenerateSettings().result_key()
