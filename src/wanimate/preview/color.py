@@ -54,9 +54,9 @@ class ColourMatcher:
 
     def observe(self, frame: np.ndarray, performer: np.ndarray) -> None:
         """Update the scene statistics from the ring around the performer mask."""
-        width = max(2, round(RING_FRACTION * max(frame.shape[:2])))
-        step = 2  # every other pixel is plenty for a mean and a spread
-        around = ring(performer, width)[::step, ::step]
+        step = 4  # every fourth pixel each way is plenty for a mean and a spread
+        width = max(1, round(RING_FRACTION * max(frame.shape[:2]) / step))
+        around = ring(performer[::step, ::step], width)
         stats = lab_stats(to_lab(frame[::step, ::step]), around)
         if stats is None:
             return

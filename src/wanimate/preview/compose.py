@@ -8,14 +8,15 @@ import numpy as np
 from wanimate.preview.warp import Patch
 
 
-def composite(background: np.ndarray, patch: Patch | None) -> np.ndarray:
+def composite(background: np.ndarray, patch: Patch | None, *, in_place: bool = False) -> np.ndarray:
     """``over`` with a premultiplied foreground, on the patch's box only.
 
     OpenCV's saturating 8-bit arithmetic does it in two vectorised passes. The soft alpha
     edge comes from the segmentation matte carried through the warp, so the character
-    blends into the plate without a cut-out fringe.
+    blends into the plate without a cut-out fringe. ``in_place`` draws on ``background``
+    itself (a decoded frame nobody else holds) instead of a copy (a plate reused every frame).
     """
-    out = background.copy()
+    out = background if in_place else background.copy()
     if patch is None:
         return out
     h, w = patch.rgba.shape[:2]

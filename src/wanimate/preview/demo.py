@@ -8,6 +8,7 @@ the mediapipe estimator in :mod:`wanimate.preview.quality`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -188,3 +189,42 @@ def replace_materials(root: str | Path, image: np.ndarray, frames: Iterable[np.n
     return write_materials(
         root, reference_rgb, reference_kp, driving_kp, fps=fps, scene=zip(frames, masks, strict=True)
     )
+
+
+_PART_COLOURS = {
+    "torso": (255, 255, 255),
+    "head": (255, 220, 0),
+    "l_arm": (0, 220, 0),
+    "r_arm": (0, 200, 255),
+    "l_leg": (255, 0, 255),
+    "r_leg": (255, 128, 0),
+}
+
+
+def rig_picture(materials: Materials, frame: int) -> np.ndarray:
+    """The rig over the reference (left) and posed for ``frame`` over its render (right).
+
+    Triangles are coloured by the body part of their dominant bone: the picture in
+    docs/preview.md, and a quick way to see why a pose renders the way it does.
+    """
+    from wanimate.preview.deform import draw_order, skin
+    from wanimate.preview.renderer import CharacterRenderer, PoseTrack, render_frames
+
+    reference = np.asarray(Image.open(materials.path("ref")).convert("RGB"))
+    track = PoseTrack.load(materials)
+    character = CharacterRenderer(reference, track, relight=False)
+    rendered = next(itertools.islice(render_frames(materials), frame, None))
+    rig = character.rig
+    posed = skin(rig, character.poser.transforms(track.driving[frame]))
+    panels = []
+    for image, vertices, order in (
+        (reference, rig.vertices, np.arange(len(rig.triangles))),
+        (rendered, posed, draw_order(rig, track.driving[frame])),
+    ):
+        canvas = (image * 0.6).astype(np.uint8)
+        for i in order:
+            colour = _PART_COLOURS[rig.bones[rig.triangle_bone[i]].part]
+            corners = np.round(vertices[rig.triangles[i]] * 4).astype(np.int32)
+            cv2.polylines(canvas, [corners], True, colour, 1, cv2.LINE_AA, 2)
+        panels.append(canvas)
+    return np.hstack(panels)

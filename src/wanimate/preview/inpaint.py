@@ -105,5 +105,5 @@ class TemporalBackground:
         if not self.static:
             return push_pull_fill(frame, hole)
         out = frame.copy()
-        np.copyto(out, self.plate, where=hole[..., None])
+        cv2.copyTo(self.plate, hole.view(np.uint8), out)
         return out

@@ -188,7 +188,7 @@ def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[
         with timer.stage("warp"):
             patch = character.patch(index, size)
         with timer.stage("composite"):
-            frame = composite(background, patch)
+            frame = composite(background, patch, in_place=scene is not None)
         yield frame
 
 

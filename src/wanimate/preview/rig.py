@@ -161,10 +161,12 @@ def _resample(contour: np.ndarray, step: float) -> np.ndarray:
 
 
 def _keep_inside(points: np.ndarray, tri: np.ndarray, grown: np.ndarray, share: float = 0.5) -> np.ndarray:
-    """Triangles with at least ``share`` of their pixels inside the grown silhouette.
+    """Triangles whose centroid is inside the grown silhouette, as are most of their pixels.
 
     Delaunay triangles tile the convex hull without overlap, so one raster of their indices
-    gives every triangle's pixel count and inside count in two ``bincount`` calls.
+    gives every triangle's pixel count and inside count in two ``bincount`` calls. The
+    centroid test removes the long slivers Delaunay lays along a concave outline, whose few
+    pixels may happen to fall inside.
     """
     label = np.full(grown.shape, -1, np.int32)
     for i, corners in enumerate(np.round(points[tri] * 16).astype(np.int32)):
@@ -172,7 +174,10 @@ def _keep_inside(points: np.ndarray, tri: np.ndarray, grown: np.ndarray, share: 
     drawn = label >= 0
     total = np.bincount(label[drawn], minlength=len(tri))
     inside = np.bincount(label[drawn & (grown > 0)], minlength=len(tri))
-    return tri[inside >= share * total]
+    h, w = grown.shape
+    centroid = np.round(points[tri].mean(axis=1)).astype(int)
+    central = grown[np.clip(centroid[:, 1], 0, h - 1), np.clip(centroid[:, 0], 0, w - 1)] > 0
+    return tri[central & (inside >= share * total)]
 
 
 def build_mesh(mask: np.ndarray, spacing: float, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
