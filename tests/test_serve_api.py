@@ -196,7 +196,10 @@ def test_cli_refuses_to_start_off_loopback_without_a_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "WANIMATE_TOKEN"}
     done = subprocess.run(
         [sys.executable, "-m", "wanimate", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert done.returncode == 2
     assert "WANIMATE_TOKEN" in done.stderr

@@ -111,8 +111,12 @@ def test_tiny_wan_job_resumes_after_the_worker_is_killed(server, astronaut_image
 
     wait_for(lambda: supervisor.pid != victim and supervisor.alive, 60, "the worker to be restarted")
     store = server.app.state.store
-    wait_for(lambda: len(list(segments.glob("*.safetensors"))) > finished_before or store.get(job_id).terminal,
-             240, "progress after the restart", every=0.01)
+    wait_for(
+        lambda: len(list(segments.glob("*.safetensors"))) > finished_before or store.get(job_id).terminal,
+        240,
+        "progress after the restart",
+        every=0.01,
+    )
     for name, stamp in stamps.items():  # finished segments are kept, not recomputed
         path = segments / name
         assert not path.exists() or path.stat().st_mtime_ns == stamp

@@ -192,9 +192,10 @@ class JobStore:
             )
 
     def requeue(self, job_id: str) -> None:
+        """A job stopped by a clean shutdown goes back to the queue; that attempt does not count."""
         with self._connect() as db:
             db.execute(
-                "UPDATE jobs SET state = 'queued', updated = ? WHERE id = ? AND state IN "
+                "UPDATE jobs SET state = 'queued', attempts = attempts - 1, updated = ? WHERE id = ? AND state IN "
                 "('preprocessing', 'generating')",
                 (time.time(), job_id),
             )
