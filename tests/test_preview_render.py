@@ -9,6 +9,7 @@ threshold is what it is.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -65,7 +66,7 @@ def replace(
 
 
 @pytest.fixture(scope="module")
-def estimator() -> PoseEstimator:
+def estimator() -> Iterator[PoseEstimator]:
     with PoseEstimator() as est:
         yield est
 

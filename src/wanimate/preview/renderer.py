@@ -142,11 +142,8 @@ def _sampled(materials: Materials, count: int) -> Iterator[tuple[np.ndarray, np.
             yield bg, _holes(mask)
 
 
-def _backgrounds(materials: Materials, plate: np.ndarray | None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    if plate is not None:
-        for _ in range(materials.num_frames):
-            yield plate, None
-        return
+def _scene(materials: Materials) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Replace mode's driving frames (performer blacked out) with the performer's hole."""
     pairs = zip(iter_frames(materials.path("bg")), iter_frames(materials.path("mask")), strict=False)
     for bg, mask in pairs:
         yield bg, _holes(mask)
@@ -175,11 +172,14 @@ def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[
         plate = None if replace else reference_plate(reference, character.alpha)
         scene = TemporalBackground(_sampled(materials, BACKGROUND_SAMPLES)) if replace else None
     size = (materials.width, materials.height)
-    frames = _backgrounds(materials, plate)
+    scene_frames = _scene(materials) if scene is not None else None
     for index in range(materials.num_frames):
-        with timer.stage("decode"):
-            background, hole = next(frames)
-        if scene is not None and hole is not None:
+        if scene is None or scene_frames is None:
+            assert plate is not None
+            background = plate
+        else:
+            with timer.stage("decode"):
+                background, hole = next(scene_frames)
             with timer.stage("inpaint"):
                 background = scene.fill(background, hole)
             with timer.stage("relight"):
@@ -188,6 +188,7 @@ def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[
         with timer.stage("warp"):
             patch = character.patch(index, size)
         with timer.stage("composite"):
+            # A decoded frame is ours to draw on; the animate plate is reused, so it is copied.
             frame = composite(background, patch, in_place=scene is not None)
         yield frame
 
