@@ -26,20 +26,28 @@ HM_HW = (64, 48)
 
 
 def _constant_model(path: Path, in_name: str, in_shape: list, out_name: str, value: np.ndarray) -> None:
-    """A graph that ignores its input's values (0 x its mean) and returns ``value``."""
+    """A graph that ignores its input's values and returns ``value`` once per batch item.
+
+    0 x the per-item mean of the input, shaped (N, 1, 1, ...), is added to ``value`` (1, ...), so a
+    symbolic batch size ("N") gives N copies, as an exported model with a dynamic batch would.
+    """
+    axes = list(range(1, len(in_shape)))
+    out_shape = [in_shape[0], *value.shape[1:]]
     nodes = [
-        helper.make_node("ReduceMean", [in_name], ["m"], keepdims=0),
+        helper.make_node("ReduceMean", [in_name], ["m"], axes=axes, keepdims=1),
         helper.make_node("Mul", ["m", "zero"], ["z"]),
-        helper.make_node("Add", ["const", "z"], [out_name]),
+        helper.make_node("Reshape", ["z", "batch_shape"], ["zb"]),
+        helper.make_node("Add", ["const", "zb"], [out_name]),
     ]
     graph = helper.make_graph(
         nodes,
         "stand_in",
         [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, in_shape)],
-        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, list(value.shape))],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, out_shape)],
         [
             numpy_helper.from_array(value.astype(np.float32), "const"),
             numpy_helper.from_array(np.float32(0), "zero"),
+            numpy_helper.from_array(np.array([-1] + [1] * (value.ndim - 1), np.int64), "batch_shape"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -67,8 +75,8 @@ def _heatmaps() -> np.ndarray:
     return hm[None].astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=[1, "N"], ids=["fixed-batch", "dynamic-batch"])
+def checkpoint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ckpt") / "process_checkpoint"
     rows = np.zeros((300, 6), np.float32)
     rows[0] = _to_det(MAIN, 0.9, 0)
@@ -79,7 +87,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _constant_model(root / "det" / "yolov10m.onnx", "images", [1, 3, 640, 640], "output0", rows[None])
     # the mmdeploy layout: a folder holding end2end.onnx
     pose = root / "pose2d" / "vitpose_h_wholebody.onnx" / "end2end.onnx"
-    _constant_model(pose, "input", [1, 3, 256, 192], "output", _heatmaps())
+    _constant_model(pose, "input", [request.param, 3, 256, 192], "output", _heatmaps())
     return root
 
 
