@@ -274,3 +274,14 @@ def test_face_follows_eyes_and_mouth() -> None:
     assert (out[100:112, 90:110] < 80).sum() > 20  # a dark mouth interior below the lip line
     assert (texture[100:112, 90:110] < 80).sum() == 0
     np.testing.assert_array_equal(animator.apply(texture, state, neutral)[:30], texture[:30])
+
+
+def test_face_without_landmarks_is_left_alone() -> None:
+    from wanimate.preview.face import DriverNeutral
+
+    kp, _ = _figure()  # body points only, no face landmarks
+    animator = FaceAnimator(kp, (0, 0), (240, 200))
+    texture = np.zeros((240, 200, 3), np.uint8)
+    driver = face_state(_face_points(K.empty_pose(), mouth_gap=9.0))
+    assert not animator.active
+    assert animator.apply(texture, driver, DriverNeutral((0.4, 0.4), 0.0)) is texture

@@ -105,7 +105,11 @@ class FaceAnimator:
         self.ref = reference.copy()
         self.ref[:, :2] -= np.array(offset, np.float32)
         self.state = face_state(self.ref)
-        pts = self.ref[list(FACE_POINTS), :2]
+        self.box = (0, 0, 0, 0)
+        self.grid = (np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32))
+        if self.state is None:
+            return
+        pts = self.ref[list(FACE_POINTS), :2][self.ref[list(FACE_POINTS), 2] > 0]
         h, w = texture_shape
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = (hi - lo) * 0.25
