@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -248,3 +249,29 @@ def plan_for_budget(
         chosen.estimate_gib,
     )
     return chosen
+
+
+def load_gguf_transformer(path: str | Path, config: str | Path, compute_dtype: torch.dtype) -> torch.nn.Module:
+    """A GGUF-quantized DiT (city96/QuantStack-style, native Wan key names) through diffusers' GGUF support.
+
+    Quantized tensors stay packed (Q8_0, Q4_K, ...) and are dequantized per layer to
+    ``compute_dtype`` inside each forward, so VRAM holds the packed size. ``config``
+    is a folder with the diffusers ``config.json`` of the transformer (offline: the
+    hub's config is never fetched). Diffusers' Animate converter assumes the 512 px
+    motion encoder of the real model.
+    """
+    try:
+        import gguf  # noqa: F401
+    except ImportError:
+        raise WanimateError("GGUF weights need the gguf package: pip install 'wanimate[gpu]' or gguf") from None
+    from diffusers import GGUFQuantizationConfig, WanAnimateTransformer3DModel
+
+    path = Path(path)
+    if path.suffix != ".gguf" or not path.is_file():
+        raise WanimateError(f"{path} is not a .gguf file")
+    return WanAnimateTransformer3DModel.from_single_file(
+        str(path),
+        config=str(config),
+        quantization_config=GGUFQuantizationConfig(compute_dtype=compute_dtype),
+        torch_dtype=compute_dtype,
+    ).eval()
