@@ -14,7 +14,7 @@ from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from diffusers.models.transformers.transformer_wan_animate import WanTransformerBlock
 
-from wanimate.generate.caching import FaceAwareBlockCache, reset_step_cache
+from wanimate.generate.caching import _MOTION, FaceAwareBlockCache, reset_step_cache
 from wanimate.generate.engine import SegmentGenerator
 from wanimate.generate.settings import GenerateSettings
 from wanimate.materials import load_materials
@@ -131,3 +131,14 @@ def test_taylorseer_error_is_bounded_and_restarts_every_segment(materials, refer
     assert hook.state_manager._state_cache["cond"].current_step == 7
     reset_step_cache(pipe.transformer)
     assert hook.state_manager._state_cache == {}
+
+
+def test_motion_memo_is_exact_and_encodes_each_chunk_once_per_segment(materials):
+    plain = _run(build_pipeline("tiny"), materials, motion_memo=False, guidance=2.0)
+    pipe = build_pipeline("tiny")
+    remembered = _run(pipe, materials, motion_memo=True, guidance=2.0)
+    assert np.array_equal(plain, remembered)
+    memo = pipe.transformer.motion_encoder._diffusers_hook.hooks[_MOTION]
+    # 9-frame segments, batched CFG: 18 face frames = 5 chunks of 4; 8 steps reuse them 7 times each.
+    assert memo.hits == 2 * 5 * 7
+    assert len(memo.entries) == 5  # only the last segment's chunks are held

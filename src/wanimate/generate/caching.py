@@ -37,6 +37,7 @@ TAYLORSEER_MODULES = (r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d
 _HEAD = "wanimate_fbc_head"
 _PASS = "wanimate_fbc_pass"
 _ADAPTER = "wanimate_fbc_adapter"
+_MOTION = "wanimate_motion_memo"
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,50 @@ class FaceAwareBlockCache:
                 if name in registry.hooks:
                     registry.remove_hook(name, recurse=False)
         HookRegistry.check_if_exists_or_initialize(self.transformer).invalidate_child_registries_cache()
+
+
+class _MotionMemo(ModelHook):
+    """Remembers the motion encoder's output for the inputs it has seen since the last reset.
+
+    ``WanAnimateTransformer3DModel.forward`` re-encodes the whole face video (512²
+    crops, chunk by chunk) at every denoising step and for both CFG branches,
+    although the face video does not change within a segment. Outputs are reused
+    only for inputs that are *equal* to a remembered one, so this is exact.
+    """
+
+    _is_stateful = True
+
+    def __init__(self, capacity: int = 32) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.entries: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.hits = 0
+
+    def new_forward(self, module: torch.nn.Module, face: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if not args and not kwargs:
+            for seen, out in self.entries:
+                if seen.shape == face.shape and seen.dtype == face.dtype and torch.equal(seen, face):
+                    self.hits += 1
+                    return out
+        out = self.fn_ref.original_forward(face, *args, **kwargs)
+        if not args and not kwargs and len(self.entries) < self.capacity:
+            self.entries.append((face.clone(), out))
+        return out
+
+    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
+        self.entries = []
+        return module
+
+
+def remember_motion(transformer: torch.nn.Module) -> _MotionMemo:
+    """Encode each face chunk once per segment instead of once per step and CFG branch (exact)."""
+    registry = HookRegistry.check_if_exists_or_initialize(transformer.motion_encoder)
+    if _MOTION in registry.hooks:
+        return registry.hooks[_MOTION]
+    memo = _MotionMemo()
+    registry.register_hook(memo, _MOTION)
+    HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
+    return memo
 
 
 def enable_step_cache(transformer: torch.nn.Module, options: CacheOptions) -> FaceAwareBlockCache | None:

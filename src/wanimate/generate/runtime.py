@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from wanimate.errors import WanimateError
-from wanimate.generate.caching import CacheOptions, enable_step_cache
+from wanimate.generate.caching import CacheOptions, enable_step_cache, remember_motion
 from wanimate.generate.settings import GenerateSettings
 from wanimate.models.memory import MemoryOptions, apply_memory_options, needs_host_load, plan_for_budget
 
@@ -83,6 +83,7 @@ def _signature(settings: GenerateSettings) -> tuple[Any, ...]:
         settings.cache,
         settings.cache_threshold,
         settings.cache_interval,
+        settings.motion_memo,
     )
 
 
@@ -109,5 +110,7 @@ def prepare_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device
             pipe.transformer,
             CacheOptions(mode=settings.cache, threshold=settings.cache_threshold, interval=settings.cache_interval),
         )
+        if settings.motion_memo:
+            remember_motion(pipe.transformer)
         if settings.compile:
             compile_blocks(pipe.transformer, device)

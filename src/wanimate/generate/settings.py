@@ -52,7 +52,8 @@ class GenerateSettings:
     clip_input: ClipInput = "official"
     batch_cfg: bool = True
     # Speed and memory (docs/performance.md). ``offload`` and ``vram_budget`` only move weights
-    # around, so they are left out of the result key; everything else can change the pixels.
+    # around and ``motion_memo`` reuses bit-identical results, so they are left out of the result
+    # key; everything else can change the pixels.
     offload: str = "none"
     quantize: str = "none"
     text_encoder_cpu: bool = False
@@ -65,6 +66,7 @@ class GenerateSettings:
     cache_interval: int = 3
     distill_lora: str | None = None
     distill_scale: float = 1.0
+    motion_memo: bool = True
 
     def validate(self) -> None:
         if self.mode not in (None, "animate", "replace"):
@@ -125,6 +127,6 @@ class GenerateSettings:
     def result_key(self, **extra: Any) -> str:
         """A hash of everything that changes the pixels; ``extra`` adds inputs and weights identity."""
         payload = {**asdict(self), "device": self.resolved_device().type, **extra}
-        for placement_only in ("offload", "vram_budget"):
-            payload.pop(placement_only)
+        for exact in ("offload", "vram_budget", "motion_memo"):
+            payload.pop(exact)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
