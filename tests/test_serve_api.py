@@ -148,6 +148,14 @@ def test_server_side_paths_stay_inside_the_input_root(server, astronaut_image, c
     assert by_path("me.png", "clips/missing.mp4").status_code == 404
 
 
+def test_openapi_documents_every_route(server):
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    for path in ("/jobs", "/jobs/{job_id}", "/jobs/{job_id}/events", "/jobs/{job_id}/result", "/health"):
+        assert path in paths
+    assert set(paths["/jobs/{job_id}"]) == {"get", "delete"}
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
 def test_cancel_queued_job_removes_its_files_and_delete_forgets_it(server, astronaut_image, clip):
     job = submit(server.url, media(astronaut_image, clip)).json()
     folder = server.app.state.config.jobs_dir / job["id"]

@@ -35,6 +35,7 @@ from wanimate.serve.supervisor import WorkerSupervisor
 SSE_POLL_S = 0.2
 SSE_HEARTBEAT_S = 15.0
 MULTIPART_SLACK = 64 * 1024
+OPTIONS_HELP = "A JSON object, every field optional: " + ", ".join(JobOptions.model_fields) + " (see docs/serve.md)."
 
 
 def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
@@ -58,7 +59,7 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
 
     app = FastAPI(
         title="wanimate",
-        version=wanimate.__version__ if hasattr(wanimate, "__version__") else "0",
+        version=wanimate.__version__,
         summary="Character animation jobs: upload a character and a driving video, get the animation back.",
         lifespan=lifespan,
     )
@@ -108,7 +109,7 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         request: Request,
         image: Annotated[UploadFile | None, File(description="Character image (PNG, JPEG, WebP).")] = None,
         video: Annotated[UploadFile | None, File(description="Driving video (MP4, MOV, WebM, MKV).")] = None,
-        options: Annotated[str, Form(description="JSON: see JobOptions in the schemas below.")] = "{}",
+        options: Annotated[str, Form(description=OPTIONS_HELP)] = "{}",
     ) -> JSONResponse:
         """Queue a job. Send the two files, or name files under the server's input root in ``options``."""
         wait = submit_limiter.retry_after(client_of(request))

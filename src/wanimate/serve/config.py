@@ -97,6 +97,8 @@ class ServeConfig:
         for name in ("max_image_bytes", "max_video_bytes", "cpu_jobs", "max_attempts"):
             if getattr(self, name) < 1:
                 raise WanimateError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.gpu_jobs is not None and self.gpu_jobs < 1:
+            raise WanimateError(f"gpu_jobs must be at least 1 (or unset for one per GPU), not {self.gpu_jobs}")
         if self.retention_s <= 0:
             raise WanimateError(f"retention must be positive, not {self.retention_s}")
 

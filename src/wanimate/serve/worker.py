@@ -63,9 +63,8 @@ class Worker:
         self.store = JobStore(config.database)
         self.runner = runner or load_runner(config.runner)
         self.stopping = threading.Event()
-        gpus = gpu_count() if config.gpu_jobs is None or config.gpu_jobs > 0 else 0
-        self.gpus = gpus
-        slots = config.gpu_jobs if config.gpu_jobs is not None else max(1, gpus)
+        self.gpus = gpu_count()
+        slots = config.gpu_jobs if config.gpu_jobs is not None else max(1, self.gpus)
         self.gpu_slots: list[threading.Thread | None] = [None] * slots
         self.cpu_slots: list[threading.Thread | None] = [None] * config.cpu_jobs
         self._lock_file: TextIO | None = None
