@@ -272,3 +272,12 @@ def test_random_weights_and_bad_names() -> None:
         load_model("random:huge", progress=False)
     with pytest.raises(WanimateError, match="not a file, a folder or a hub repo id"):
         load_model("./no/such/folder", progress=False)
+
+
+def test_single_file_without_a_base_says_so(layouts, hf_cache: Path) -> None:
+    with pytest.raises(WanimateError) as err:
+        load_model(str(layouts["comfy"]), progress=False)
+    assert "comfy_native.safetensors needs a base" in str(err.value)
+    assert "hf download Wan-AI/Wan2.2-Animate-14B" in str(err.value)
+    with pytest.raises(WanimateError, match=r"must be a \.safetensors file"):
+        load_model(str(layouts["official"] / "Wan2.1_VAE.pth"), progress=False)

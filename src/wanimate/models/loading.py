@@ -29,7 +29,7 @@ LAYOUT_HELP = (
     + ", ".join(f"{p}/" for p in DIFFUSERS_PARTS)
     + "; an official folder needs "
     + ", ".join(official_io.OFFICIAL_FILES)
-    + "; a single transformer file must be a .safetensors file (its other components come from --base)"
+    + "; a single transformer file must be a .safetensors file (its other components come from base)"
 )
 
 
@@ -65,7 +65,7 @@ def detect_layout(folder: Path) -> str:
 
 
 def load_model(
-    weights: str = hub.DEFAULT_REPO,
+    weights: str | Path = hub.DEFAULT_REPO,
     *,
     dtype: torch.dtype = torch.bfloat16,
     device: str | torch.device = "cpu",
@@ -80,6 +80,7 @@ def load_model(
     ``weights`` is a single transformer file. ``revision`` pins a hub revision.
     """
     device = torch.device(device)
+    weights = str(weights)
     with _progress(progress):
         if weights.startswith("random:"):
             from wanimate.models.factory import build_pipeline
@@ -181,7 +182,10 @@ def _load_single_file(path: Path, base: str, dtype: torch.dtype, device: torch.d
         raise WanimateError(f"single-file weights must be a .safetensors file, got {path.name}")
     if Path(base).expanduser().is_file():
         raise WanimateError(f"--base must be a folder or hub repo id, not a file ({base})")
-    where = _resolve_folder(base, None, progress)
+    try:
+        where = _resolve_folder(base, None, progress)
+    except WanimateError as exc:
+        raise WanimateError(f"{path.name} needs a base for its other components (pass base=...): {exc}") from exc
     folder = where.folder
     if where.load_as == "official":
         config = official_io.official_dit_config(folder)
