@@ -18,9 +18,15 @@ import numpy as np
 from wanimate.errors import WanimateError
 from wanimate.materials import MATERIAL_FILES
 from wanimate.materials.folder import FACE_SIZE
+from wanimate.preprocess.face_crop import crop_face
+from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
+from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.pose_pool import detect_all
 from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
+from wanimate.preprocess.skeleton import draw_skeleton
+from wanimate.preprocess.smoothing import smooth_keypoints
+from wanimate.preprocess.tracking import follow_person
 from wanimate.preprocess.writers import Prefetch, ThreadedWriter
 from wanimate.video import VideoInfo, iter_frames, probe_video
 
@@ -80,10 +86,6 @@ def pose_workers(settings: Settings) -> int:
 def first_pass(
     video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
 ) -> Motion:
-    from wanimate.preprocess.pose import make_backend
-    from wanimate.preprocess.smoothing import smooth_keypoints
-    from wanimate.preprocess.tracking import follow_person
-
     models_dir = Path(settings.models_dir) if settings.models_dir else None
     workers = pose_workers(settings)
     bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
@@ -153,22 +155,16 @@ def second_pass(
     reporter: Reporter,
 ) -> None:
     """Write src_pose/src_face (and src_bg/src_mask, preview.mp4) frame by frame."""
-    from wanimate.preprocess.face_crop import crop_face
-    from wanimate.preprocess.skeleton import draw_skeleton
-
-    replace = settings.mode == "replace"
     height, width = out_size
     total = len(driving)
     writers = {
         "pose": ThreadedWriter(staging / MATERIAL_FILES["pose"], out_fps, preset=PRESET),
         "face": ThreadedWriter(staging / MATERIAL_FILES["face"], out_fps, preset=PRESET),
     }
-    segmenter = None
+    segmenter: PersonSegmenter | None = None
     frames = _frames(video, settings.fps, timer)
     try:
-        if replace:
-            from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
-
+        if settings.mode == "replace":
             writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps, preset=PRESET)
             writers["mask"] = ThreadedWriter(staging / MATERIAL_FILES["mask"], out_fps, lossless=True)
             segmenter = PersonSegmenter(backend="auto")
@@ -186,25 +182,9 @@ def second_pass(
                 face = crop_face(frame, face_boxes[index], size=FACE_SIZE)
             writers["face"].write(face)
             tiles = [("driving", frame), ("skeleton", pose), ("face", face)]
-            if replace:
+            if segmenter is not None:
                 with timer.stage("masks"):
-                    resized = frame_fit.apply_image(frame)
-                    box = frame_fit.apply_boxes(track_boxes[index])
-                    mask = segmenter.segment(resized, driving[index], box) > 0
-                    mask = (
-                        np.asarray(
-                            refine_mask(
-                                mask,
-                                iterations=settings.mask_iterations,
-                                k=settings.mask_k,
-                                w_len=settings.mask_w_len,
-                                h_len=settings.mask_h_len,
-                            )
-                        )
-                        > 0
-                    )
-                    bg = background(resized, mask)
-                    mask_rgb = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+                    bg, mask_rgb = _cut_out(segmenter, frame_fit, frame, driving[index], track_boxes[index], settings)
                 writers["bg"].write(bg)
                 writers["mask"].write(mask_rgb)
                 tiles.append(("mask", mask_rgb))
@@ -225,6 +205,33 @@ def second_pass(
         raise
     finally:
         frames.close()
-        if segmenter is not None and hasattr(segmenter, "close"):
+        if segmenter is not None:
             segmenter.close()
         timer.add("writing", sum(writer.busy_s for writer in writers.values()))
+
+
+def _cut_out(
+    segmenter: PersonSegmenter,
+    fit: Fit,
+    frame: np.ndarray,
+    keypoints: np.ndarray,
+    box: np.ndarray,
+    settings: Settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background and 0/255 RGB mask of the followed person at the output size (replace mode).
+
+    Segmentation runs on the resized frame, so the official dilation options mean the same
+    number of output pixels whatever the source resolution.
+    """
+    resized = fit.apply_image(frame)
+    mask = segmenter.segment(resized, keypoints, fit.apply_boxes(box)) > 0
+    refined = refine_mask(
+        mask,
+        iterations=settings.mask_iterations,
+        k=settings.mask_k,
+        w_len=settings.mask_w_len,
+        h_len=settings.mask_h_len,
+    )
+    person = np.asarray(refined) > 0
+    mask_rgb = np.repeat((person.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+    return background(resized, person), mask_rgb
