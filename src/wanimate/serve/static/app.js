@@ -21,12 +21,20 @@ async function api(path, options = {}) {
   return response;
 }
 
+// Plain words for the runner's stage names and the generation engine's sub-steps.
+const WORDS = {
+  preprocess: "preprocessing: pose, face and masks", generate: "generating", preview: "rendering the preview",
+  compare: "writing the side-by-side video", encode: "encoding the prompt and the character",
+  segment: "preparing the segment", denoise: "denoising", step: "denoising", decode: "decoding the segment",
+  saved: "segment saved", resume: "resuming after the last finished segment", write: "writing the video",
+};
+
 function describe(job) {
   const p = job.progress || {};
   if (job.state === "queued") return "waiting in the queue";
   if (job.state === "done") return `finished with the ${job.backend || ""} backend`;
   if (job.state === "failed" || job.state === "cancelled") return job.state;
-  const parts = [p.message || p.stage || job.state];
+  const parts = [WORDS[p.message] || WORDS[p.stage] || p.message || job.state];
   if (p.num_segments) parts.push(`segment ${Math.min(p.segment + 1, p.num_segments)}/${p.num_segments}`);
   if (p.num_steps) parts.push(`step ${p.step}/${p.num_steps}`);
   if (p.eta_s != null) parts.push(`ETA ${Math.round(p.eta_s)} s`);
