@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from wanimate.errors import WanimateError
@@ -233,5 +234,5 @@ def _cut_out(
         h_len=settings.mask_h_len,
     )
     person = np.asarray(refined) > 0
-    mask_rgb = np.repeat((person.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+    mask_rgb = cv2.cvtColor(person.astype(np.uint8) * 255, cv2.COLOR_GRAY2RGB)
     return background(resized, person), mask_rgb

@@ -20,7 +20,7 @@ def _tile(image: np.ndarray, label: str, height: int) -> np.ndarray:
     width = max(2, round(w * height / h))
     tile = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
     if tile.ndim == 2:
-        tile = np.repeat(tile[:, :, None], 3, axis=2)
+        tile = cv2.cvtColor(tile, cv2.COLOR_GRAY2RGB)
     out = np.zeros((height + _LABEL_HEIGHT, width, 3), np.uint8)
     out[_LABEL_HEIGHT:] = tile
     cv2.putText(out, label, (4, _LABEL_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
