@@ -82,24 +82,29 @@ class Worker:
     def run_forever(self, parent_pid: int | None = None) -> None:
         """Claim and run jobs until :attr:`stopping` is set (or the server that started us is gone)."""
         self._take_lock()
-        requeued = self.store.requeue_running()
-        if requeued:
-            log.warning("resuming %d job(s) interrupted by a previous worker", len(requeued))
-        last_sweep = 0.0
-        while not self.stopping.is_set():
-            if parent_pid is not None and os.getppid() != parent_pid:
-                log.warning("the server process is gone; stopping")
-                break
-            self._fill(self.gpu_slots, "gpu")
-            self._fill(self.cpu_slots, "cpu")
-            if time.monotonic() - last_sweep > min(SWEEP_EVERY_S, self.config.retention_s / 2):
-                last_sweep = time.monotonic()
-                self.sweep()
-            self.stopping.wait(self.config.poll_s)
-        self.stopping.set()
-        for thread in [*self.gpu_slots, *self.cpu_slots]:
-            if thread is not None:
-                thread.join(timeout=30)
+        try:
+            requeued = self.store.requeue_running()
+            if requeued:
+                log.warning("resuming %d job(s) interrupted by a previous worker", len(requeued))
+            last_sweep = 0.0
+            while not self.stopping.is_set():
+                if parent_pid is not None and os.getppid() != parent_pid:
+                    log.warning("the server process is gone; stopping")
+                    break
+                self._fill(self.gpu_slots, "gpu")
+                self._fill(self.cpu_slots, "cpu")
+                if time.monotonic() - last_sweep > min(SWEEP_EVERY_S, self.config.retention_s / 2):
+                    last_sweep = time.monotonic()
+                    self.sweep()
+                self.stopping.wait(self.config.poll_s)
+        finally:
+            self.stopping.set()
+            for thread in [*self.gpu_slots, *self.cpu_slots]:
+                if thread is not None:
+                    thread.join(timeout=30)
+            if self._lock_file is not None:
+                self._lock_file.close()  # releases the lock
+                self._lock_file = None
 
     def _fill(self, slots: list[threading.Thread | None], lane: str) -> None:
         for index, thread in enumerate(slots):
