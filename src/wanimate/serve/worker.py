@@ -71,7 +71,7 @@ class Worker:
 
     def _take_lock(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.config.data_dir / "worker.lock", "w")  # noqa: SIM115 (held for the process life)
+        handle = open(self.config.data_dir / "worker.lock", "w")  # noqa: SIM115 (held until run_forever returns)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
