@@ -120,8 +120,8 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         inputs = config.jobs_dir / job_id / "inputs"
         inputs.mkdir(parents=True)
         try:
-            receive(image, opts.image_path, inputs / "image", config.max_image_bytes, "character image", config)
-            receive(video, opts.video_path, inputs / "video", config.max_video_bytes, "driving video", config)
+            receive("image", image, opts.image_path, inputs, config)
+            receive("video", video, opts.video_path, inputs, config)
         except MediaError as exc:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise HTTPException(exc.status, str(exc)) from None
@@ -209,11 +209,11 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
     def delete_job(job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job and remove its files; a finished job is removed from history."""
         job = get_job(job_id)
-        if job.terminal:
+        outcome = None if job.terminal else store.cancel(job.id)
+        if outcome is None:  # finished (possibly just now, between the two reads)
             shutil.rmtree(config.jobs_dir / job.id, ignore_errors=True)
             store.delete(job.id)
             return {"id": job.id, "deleted": True}
-        outcome = store.cancel(job.id)
         if outcome == "cancelled":
             shutil.rmtree(config.jobs_dir / job.id, ignore_errors=True)
         # A running job stops at its next progress event; the worker then removes its files.
@@ -247,20 +247,22 @@ def parse_options(text: str, config: ServeConfig) -> JobOptions:
     return options
 
 
-def receive(
-    upload: UploadFile | None, server_path: str | None, stem: Path, limit: int, what: str, config: ServeConfig
-) -> Path:
-    """Put one input into the job's workspace, checked, named after its real format."""
+INPUTS = {"image": "character image", "video": "driving video"}
+
+
+def receive(kind: str, upload: UploadFile | None, server_path: str | None, folder: Path, config: ServeConfig) -> Path:
+    """Put one input (``image`` or ``video``) into the job's workspace, checked, named after its real format."""
+    what = INPUTS[kind]
     if (upload is None) == (server_path is None):
-        key = "image" if "image" in what else "video"
-        raise MediaError(400, f"send the {what} as the '{key}' file or as options.{key}_path, exactly one of them")
-    staged = stem.with_suffix(".upload")
+        raise MediaError(400, f"send the {what} as the '{kind}' file or as options.{kind}_path, exactly one of them")
+    limit = config.max_image_bytes if kind == "image" else config.max_video_bytes
+    staged = folder / f"{kind}.upload"
     if upload is not None:
         save_upload(upload.file, staged, limit, what)
     else:
         copy_checked(confined_path(config.input_root, server_path or "", what), staged, limit, what)
-    suffix = check_image(staged, what) if "image" in what else check_video(staged, what)[1]
-    final = stem.with_suffix(suffix)
+    suffix = check_image(staged, what) if kind == "image" else check_video(staged, what)[1]
+    final = folder / f"{kind}{suffix}"
     staged.rename(final)
     return final
 
