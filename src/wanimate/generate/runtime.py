@@ -113,4 +113,4 @@ def prepare_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device
         if settings.motion_memo:
             remember_motion(pipe.transformer)
         if settings.compile:
-            compile_blocks(pipe.transformer, device)
+            compile_blocks(pipe.transformer, device, fullgraph=settings.cache == "none")

@@ -68,17 +68,19 @@ def set_attention(transformer: torch.nn.Module, name: str, device: torch.device)
     return name
 
 
-def compile_blocks(transformer: torch.nn.Module, device: torch.device) -> None:
+def compile_blocks(transformer: torch.nn.Module, device: torch.device, fullgraph: bool = True) -> None:
     """torch.compile each repeated ``WanTransformerBlock`` once (regional compilation).
 
     Compiling the 40 identical blocks instead of the whole model compiles one graph
     and reuses it, so the first-step cost stays in seconds; the face encoder's
     replicate padding, which recompiles under full-model compilation, stays eager.
-    Inductor needs a C++ compiler on CPU and Triton on CUDA.
+    Inductor needs a C++ compiler on CPU and Triton on CUDA. ``fullgraph=False``
+    lets step-cache hooks, whose compute-or-skip decision is a Python branch, break
+    the graph instead of failing.
     """
     if device.type == "cpu":
         import shutil
 
         if shutil.which("cc") is None and shutil.which("gcc") is None:
             raise WanimateError("--compile on CPU needs a C compiler (apt-get install gcc)")
-    transformer.compile_repeated_blocks(fullgraph=True, dynamic=False)
+    transformer.compile_repeated_blocks(fullgraph=fullgraph, dynamic=False)
