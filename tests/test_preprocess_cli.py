@@ -193,3 +193,24 @@ def test_bad_options_are_one_line_errors(
     ):
         code, _, err = _run(_args(astronaut_image, talk, out, *extra), capsys)
         _assert_failed_cleanly(code, err, out, needle)
+
+
+def test_a_real_terminal_sees_one_error_line_not_native_log_chatter(talk: Path, tmp_path: Path) -> None:
+    """MediaPipe's C++ logging writes straight to fd 2; the command keeps it off the user's screen."""
+    import subprocess
+    import sys
+
+    image = tmp_path / "wall.png"
+    Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(image)
+    out = tmp_path / "m"
+    done = subprocess.run(
+        [sys.executable, "-m", "wanimate", *_args(image, talk, out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no person found in the character image"), done.stderr
+    assert not out.exists()
