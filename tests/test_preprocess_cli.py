@@ -214,3 +214,15 @@ def test_a_real_terminal_sees_one_error_line_not_native_log_chatter(talk: Path, 
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: no person found in the character image"), done.stderr
     assert not out.exists()
+
+
+def test_over_4k_video_is_downscaled_with_a_notice(
+    astronaut_image: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wide = [np.full((128, 4000, 3), 60 + 10 * i, np.uint8) for i in range(3)]
+    video = write_clip(tmp_path / "wide.mp4", wide)
+    out = tmp_path / "m"
+    code, _, err = _run(_args(astronaut_image, video, out), capsys)
+    message = " ".join(err.split())
+    assert "note: driving video is 4000x128 (over 3840 px); frames are downscaled" in message
+    _assert_failed_cleanly(code, message[message.index("error:") :], out, "3 frames scanned")
