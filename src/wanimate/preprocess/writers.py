@@ -1,9 +1,9 @@
 """Decode and encode off the main thread, without holding frames in memory.
 
-Pass 2 produces up to five videos per frame. x264 and mediapipe both release the
-GIL, so giving every output its own thread lets encoding overlap with segmentation
-and drawing on a small CPU; the bounded queues keep host memory flat however long
-the clip is.
+Pass 2 produces up to five videos per frame. PyAV releases the GIL while x264
+encodes, so giving every output its own thread lets encoding overlap with
+segmentation and drawing on a small CPU; the bounded queues keep host memory flat
+however long the clip is.
 """
 
 from __future__ import annotations
