@@ -110,3 +110,14 @@ def test_crop_outside_the_frame_is_black_and_the_face_stays_centred() -> None:
     assert crop.shape == (128, 128, 3)
     assert not crop[:10, :10].any() and (crop[-10:, -10:] == 90).all()
     assert not crop_face(frame, np.array([1000.0, 1000.0, 1100.0, 1100.0]), size=64).any()
+
+
+def test_nearest_face_frame_matches_brute_force_without_a_t_by_f_matrix():
+    from wanimate.preprocess.face_crop import _nearest
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        count = int(rng.integers(1, 80))
+        found = np.sort(rng.choice(count, int(rng.integers(1, count + 1)), replace=False))
+        brute = found[np.argmin(np.abs(np.arange(count)[:, None] - found[None, :]), axis=1)]
+        assert np.array_equal(_nearest(found, count), brute)

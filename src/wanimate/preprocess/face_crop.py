@@ -65,7 +65,7 @@ def face_boxes(
             "No face was found in any driving frame: the face video needs a visible face "
             "(use a driving video where the performer's face is seen)."
         )
-    nearest = found[np.argmin(np.abs(np.arange(len(raw))[:, None] - found[None, :]), axis=1)]
+    nearest = _nearest(found, len(raw))
     boxes = np.stack([raw[i] for i in nearest])
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2
     size = boxes[:, 2:] - boxes[:, :2]
@@ -74,6 +74,15 @@ def face_boxes(
     height, width = frame_size
     centre = np.clip(centre, 0, [width - 1, height - 1])
     return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+
+
+def _nearest(found: np.ndarray, count: int) -> np.ndarray:
+    """For each of ``count`` frames, the nearest index in sorted ``found`` (the earlier on a tie), in O(T log F)."""
+    frames = np.arange(count)
+    after = np.clip(np.searchsorted(found, frames), 0, len(found) - 1)
+    before = np.clip(after - 1, 0, len(found) - 1)
+    take_before = np.abs(frames - found[before]) <= np.abs(found[after] - frames)
+    return np.where(take_before, found[before], found[after])
 
 
 def _gaussian_smooth(values: np.ndarray, sigma: float) -> np.ndarray:
