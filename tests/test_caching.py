@@ -14,7 +14,7 @@ from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from diffusers.models.transformers.transformer_wan_animate import WanTransformerBlock
 
-from wanimate.generate.caching import _MOTION, FaceAwareBlockCache, reset_step_cache
+from wanimate.generate.caching import _MOTION, FaceAwareBlockCache
 from wanimate.generate.engine import SegmentGenerator
 from wanimate.generate.settings import GenerateSettings
 from wanimate.materials import load_materials
@@ -123,14 +123,20 @@ def test_first_block_cache_error_is_bounded(materials, reference):
 
 def test_taylorseer_error_is_bounded_and_restarts_every_segment(materials, reference):
     pipe = build_pipeline("tiny")
-    out = _run(pipe, materials, cache="taylorseer", cache_interval=3)
+    seen: list[tuple[int, int]] = []
+
+    def progress(event):
+        if event.stage == "step":
+            hook = pipe.transformer.blocks[0].attn1._diffusers_hook.hooks["taylorseer_cache"]
+            seen.append((event.segment, hook.state_manager._state_cache["cond"].current_step))
+
+    settings = _settings(cache="taylorseer", cache_interval=3)
+    gen = SegmentGenerator(pipe, materials, settings, torch.device("cpu"), progress=progress)
+    out = torch.cat([o.frames for o in gen.run()]).numpy()
     err = np.abs(out - reference)
     assert 0 < err.max() <= 0.25 and err.mean() <= 0.01  # it really predicted some steps
-    hook = pipe.transformer.blocks[0].attn1._diffusers_hook.hooks["taylorseer_cache"]
-    # The step counter only saw the last segment's 8 steps: the engine reset it between segments.
-    assert hook.state_manager._state_cache["cond"].current_step == 7
-    reset_step_cache(pipe.transformer)
-    assert hook.state_manager._state_cache == {}
+    # The step counter restarts with every segment: the engine resets the cache between segments.
+    assert seen == [(k, i) for k in range(2) for i in range(8)]
 
 
 def test_motion_memo_is_exact_and_encodes_each_chunk_once_per_segment(materials):
@@ -141,4 +147,4 @@ def test_motion_memo_is_exact_and_encodes_each_chunk_once_per_segment(materials)
     memo = pipe.transformer.motion_encoder._diffusers_hook.hooks[_MOTION]
     # 9-frame segments, batched CFG: 18 face frames = 5 chunks of 4; 8 steps reuse them 7 times each.
     assert memo.hits == 2 * 5 * 7
-    assert len(memo.entries) == 5  # only the last segment's chunks are held
+    assert memo.entries == []  # released after every segment's last step

@@ -192,6 +192,8 @@ class SegmentGenerator:
                 device=device,
             )
             conditioning = torch.cat([reference_latents, cond_latents], dim=2)
+            # Memory: the pixel videos are encoded; holding them into the next segment doubles them at the boundary.
+            del pose, background, mask, cond_latents
 
             pipe.scheduler.set_timesteps(s.steps, device=device)
             reset_step_cache(pipe.transformer)  # a segment is a fresh denoise: no residuals from the last one
@@ -224,6 +226,9 @@ class SegmentGenerator:
                 latents = pipe.scheduler.step(noise, t, latents, return_dict=False)[0]
                 self._emit("step", segment.index, step + 1)
 
+            # Free the step state (and cached residuals / face encodings) before the VAE decode's own peak.
+            del model_input, common, noise, conditioning, pose_latents, face
+            reset_step_cache(pipe.transformer)
             self._emit("decode", segment.index, s.steps)
             decoded = self._decode(latents)
             tail = decoded[:, :, -s.overlap :].clone()
@@ -235,6 +240,7 @@ class SegmentGenerator:
                 tail=tail.float().cpu(),
                 rng_state=generator.get_state(),
             )
+            del decoded, frames, latents
 
     def _guided_batch(
         self,

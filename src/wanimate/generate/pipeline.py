@@ -122,6 +122,7 @@ def generate(
             frames = (out.frames * 255).round().to(torch.uint8)
             work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
             notify(ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments))
+            del out, frames  # a segment's float frames must not live through the next segment
 
     notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
     source_audio = mats.meta.audio if audio else None
