@@ -26,6 +26,7 @@ from wanimate.generate.segments import Segment, SegmentPlan, plan_segments
 from wanimate.generate.settings import GenerateSettings
 from wanimate.generate.sources import FrameWindow
 from wanimate.materials import Materials
+from wanimate.models.memory import release_host_memory
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,7 @@ class SegmentGenerator:
                 rng_state=generator.get_state(),
             )
             del decoded, frames, latents
+            release_host_memory()
 
     def _guided_batch(
         self,

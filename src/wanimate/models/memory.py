@@ -275,3 +275,26 @@ def load_gguf_transformer(path: str | Path, config: str | Path, compute_dtype: t
         quantization_config=GGUFQuantizationConfig(compute_dtype=compute_dtype),
         torch_dtype=compute_dtype,
     ).eval()
+
+
+def release_host_memory() -> None:
+    """Give freed heap pages back to the OS (glibc ``malloc_trim``); a no-op elsewhere.
+
+    The VAE and the 512² motion encoder allocate and free hundreds of MB per segment.
+    glibc raises its mmap threshold after such frees, so later buffers come from the
+    heap, fragment it, and the RSS of segment 2+ creeps above segment 1's. Trimming
+    at each segment boundary keeps the peaks equal.
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):
+        return
