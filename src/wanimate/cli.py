@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -49,8 +50,18 @@ def _root(
     _debug["on"] = debug
 
 
+# Libraries whose import-time and informational warnings are noise on a user's terminal (shown with --debug).
+_QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "transformers", "diffusers")
+
+
 def _configure_logging() -> None:
     """Warnings from the stages (``logging.getLogger("wanimate")``) print as one plain line on stderr."""
+    if "--debug" not in sys.argv[1:]:
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        # diffusers and transformers reset their root loggers' levels on import; their env settings stick.
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logger = logging.getLogger("wanimate")
     if not logger.handlers:
         handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)

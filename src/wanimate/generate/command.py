@@ -136,8 +136,8 @@ def bench_generate_command(
 ) -> None:
     """Seconds per step, total, peak RSS/VRAM and weight memory: ours vs plain diffusers (random weights)."""
     from rich.console import Console
-    from rich.table import Table
 
+    from wanimate.bench import print_metrics
     from wanimate.bench.generate import bench_generate, parse_resolution
 
     width, height = parse_resolution(res)
@@ -169,12 +169,7 @@ def bench_generate_command(
         baseline=baseline,
         options={k: v for k, v in chosen.items() if v != defaults[k]},
     )
-    table = Table(title=f"wanimate bench generate --config {config} --res {res} --frames {frames}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    print_metrics(f"wanimate bench generate --config {config} --res {res} --frames {frames}", result)
     if baseline:
         Console().print(
             f"ours vs diffusers: {result['speedup_per_step']:.2f}x per step, {result['speedup_total']:.2f}x total, "

@@ -11,6 +11,7 @@ import torch
 
 from wanimate.errors import WanimateError
 from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator
+from wanimate.generate.runtime import load_device, resolve_vram_budget
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
 from wanimate.materials import Materials, load_materials
@@ -64,9 +65,9 @@ def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: fl
     transformer = pipe.transformer
     if relight_scale and model.relight_lora is not None:
         apply_relight_lora(transformer, model.relight_lora, relight_scale)
-        transformer.enable_lora()
     elif getattr(transformer, "_wanimate_relight_path", None) is not None:
-        transformer.disable_lora()  # loaded by an earlier job on this model: off means the plain weights
+        # Loaded by an earlier job on this model: weight 0 turns it off and leaves other adapters active.
+        apply_relight_lora(transformer, transformer._wanimate_relight_path, 0.0)
 
 
 def generate(
@@ -99,7 +100,10 @@ def generate(
     if model is None:
         from wanimate.models.loading import load_model
 
-        model = load_model(weights, dtype=settings.torch_dtype, device=device)
+        # Weights that will be quantized or offloaded (or sized by a budget) load on the host first.
+        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
+        model = load_model(weights, dtype=settings.torch_dtype, device=target)
+    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
     relight_scale = resolve_relight(settings, model, mats.mode)
     _configure(model, settings, relight_scale)
     notify = progress or (lambda event: None)

@@ -36,17 +36,19 @@ class RichProgress:
         self._steps: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
-        self._progress.start()
+        # The display starts with the first event, so an early error prints nothing but itself.
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.stop()
+        if self._segments is not None:
+            self._progress.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
         p = self._progress
         if self._segments is None and event.num_segments:
+            p.start()
             self._segments = p.add_task("segments", total=event.num_segments)
             self._steps = p.add_task("steps", total=event.num_steps)
         if self._segments is None or self._steps is None:

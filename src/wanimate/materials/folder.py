@@ -141,9 +141,7 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
         try:
             stored = MaterialsMeta.from_json(json.loads(meta_path.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise WanimateError(
-                f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing"
-            ) from exc
+            raise WanimateError(f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing") from exc
     has_replace_files = all((root / MATERIAL_FILES[n]).is_file() for n in ("bg", "mask"))
     resolved_mode: Mode = mode or (stored.mode if stored else ("replace" if has_replace_files else "animate"))
     if resolved_mode not in ("animate", "replace"):
@@ -153,9 +151,7 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
     missing = [MATERIAL_FILES[n] for n in needed if not (root / MATERIAL_FILES[n]).is_file()]
     if missing:
         hint = " (replace mode needs src_bg.mp4 and src_mask.mp4: preprocess with --mode replace)"
-        raise WanimateError(
-            f"{root} is missing {', '.join(missing)}" + (hint if resolved_mode == "replace" else "")
-        )
+        raise WanimateError(f"{root} is missing {', '.join(missing)}" + (hint if resolved_mode == "replace" else ""))
     try:
         with Image.open(root / MATERIAL_FILES["ref"]) as ref:
             ref.verify()

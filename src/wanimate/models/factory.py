@@ -49,43 +49,102 @@ class ModelConfig:
 def _tiny() -> ModelConfig:
     return ModelConfig(
         transformer=dict(
-            num_attention_heads=2, attention_head_dim=12, in_channels=36, latent_channels=16, out_channels=16,
-            text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, image_dim=4, added_kv_proj_dim=24,
-            rope_max_seq_len=32, motion_encoder_channel_sizes={"4": 16, "8": 16, "16": 16},
-            motion_encoder_size=16, motion_style_dim=8, motion_dim=4, motion_encoder_dim=16,
-            face_encoder_hidden_dim=16, face_encoder_num_heads=2, inject_face_latents_blocks=2,
+            num_attention_heads=2,
+            attention_head_dim=12,
+            in_channels=36,
+            latent_channels=16,
+            out_channels=16,
+            text_dim=32,
+            freq_dim=256,
+            ffn_dim=32,
+            num_layers=2,
+            image_dim=4,
+            added_kv_proj_dim=24,
+            rope_max_seq_len=32,
+            motion_encoder_channel_sizes={"4": 16, "8": 16, "16": 16},
+            motion_encoder_size=16,
+            motion_style_dim=8,
+            motion_dim=4,
+            motion_encoder_dim=16,
+            face_encoder_hidden_dim=16,
+            face_encoder_num_heads=2,
+            inject_face_latents_blocks=2,
             motion_encoder_batch_size=4,
         ),
-        vae=dict(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]),
-        text_d_model=32, text_layers=2, clip_hidden=4, clip_layers=2, clip_image_size=32,
+        vae=dict(
+            base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1, temperal_downsample=[False, True, True]
+        ),
+        text_d_model=32,
+        text_layers=2,
+        clip_hidden=4,
+        clip_layers=2,
+        clip_image_size=32,
     )
 
 
 def _mid() -> ModelConfig:
     return ModelConfig(
         transformer=dict(
-            num_attention_heads=4, attention_head_dim=128, in_channels=36, latent_channels=16, out_channels=16,
-            text_dim=64, freq_dim=256, ffn_dim=1536, num_layers=8, image_dim=64, added_kv_proj_dim=512,
-            rope_max_seq_len=1024, motion_encoder_size=512, motion_style_dim=512, motion_dim=20,
-            motion_encoder_dim=512, face_encoder_hidden_dim=256, face_encoder_num_heads=4,
-            inject_face_latents_blocks=4, motion_encoder_batch_size=8,
+            num_attention_heads=4,
+            attention_head_dim=128,
+            in_channels=36,
+            latent_channels=16,
+            out_channels=16,
+            text_dim=64,
+            freq_dim=256,
+            ffn_dim=1536,
+            num_layers=8,
+            image_dim=64,
+            added_kv_proj_dim=512,
+            rope_max_seq_len=1024,
+            motion_encoder_size=512,
+            motion_style_dim=512,
+            motion_dim=20,
+            motion_encoder_dim=512,
+            face_encoder_hidden_dim=256,
+            face_encoder_num_heads=4,
+            inject_face_latents_blocks=4,
+            motion_encoder_batch_size=8,
         ),
         vae=dict(base_dim=96, z_dim=16),
-        text_d_model=64, text_layers=2, clip_hidden=64, clip_layers=2, clip_image_size=224,
+        text_d_model=64,
+        text_layers=2,
+        clip_hidden=64,
+        clip_layers=2,
+        clip_image_size=224,
     )
 
 
 def _full() -> ModelConfig:
     return ModelConfig(
         transformer=dict(
-            num_attention_heads=40, attention_head_dim=128, in_channels=36, latent_channels=16, out_channels=16,
-            text_dim=4096, freq_dim=256, ffn_dim=13824, num_layers=40, image_dim=1280, added_kv_proj_dim=5120,
-            rope_max_seq_len=1024, motion_encoder_size=512, motion_style_dim=512, motion_dim=20,
-            motion_encoder_dim=512, face_encoder_hidden_dim=1024, face_encoder_num_heads=4,
-            inject_face_latents_blocks=5, motion_encoder_batch_size=8,
+            num_attention_heads=40,
+            attention_head_dim=128,
+            in_channels=36,
+            latent_channels=16,
+            out_channels=16,
+            text_dim=4096,
+            freq_dim=256,
+            ffn_dim=13824,
+            num_layers=40,
+            image_dim=1280,
+            added_kv_proj_dim=5120,
+            rope_max_seq_len=1024,
+            motion_encoder_size=512,
+            motion_style_dim=512,
+            motion_dim=20,
+            motion_encoder_dim=512,
+            face_encoder_hidden_dim=1024,
+            face_encoder_num_heads=4,
+            inject_face_latents_blocks=5,
+            motion_encoder_batch_size=8,
         ),
         vae=dict(base_dim=96, z_dim=16),
-        text_d_model=4096, text_layers=1, clip_hidden=1280, clip_layers=2, clip_image_size=224,
+        text_d_model=4096,
+        text_layers=1,
+        clip_hidden=1280,
+        clip_layers=2,
+        clip_image_size=224,
     )
 
 
@@ -128,22 +187,31 @@ def build_pipeline(name: str = "tiny", seed: int = 0, with_transformer: bool = T
     torch.manual_seed(seed)
     text_encoder = UMT5EncoderModel(
         UMT5Config(
-            vocab_size=len(tokenizer), d_model=cfg.text_d_model, d_kv=max(cfg.text_d_model // 4, 8),
-            d_ff=cfg.text_d_model * 2, num_layers=cfg.text_layers, num_heads=4,
-            relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+            vocab_size=len(tokenizer),
+            d_model=cfg.text_d_model,
+            d_kv=max(cfg.text_d_model // 4, 8),
+            d_ff=cfg.text_d_model * 2,
+            num_layers=cfg.text_layers,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
         )
     ).eval()
     torch.manual_seed(seed + 1)
     image_encoder = CLIPVisionModel(
         CLIPVisionConfig(
-            hidden_size=cfg.clip_hidden, projection_dim=cfg.clip_hidden, num_hidden_layers=cfg.clip_layers,
-            num_attention_heads=2 if cfg.clip_hidden < 64 else 8, image_size=cfg.clip_image_size,
-            intermediate_size=cfg.clip_hidden * 4, patch_size=14,
+            hidden_size=cfg.clip_hidden,
+            projection_dim=cfg.clip_hidden,
+            num_hidden_layers=cfg.clip_layers,
+            num_attention_heads=2 if cfg.clip_hidden < 64 else 8,
+            image_size=cfg.clip_image_size,
+            intermediate_size=cfg.clip_hidden * 4,
+            patch_size=14,
         )
     ).eval()
-    image_processor = CLIPImageProcessor(
-        crop_size=cfg.clip_image_size, size={"shortest_edge": cfg.clip_image_size}
-    )
+    image_processor = CLIPImageProcessor(crop_size=cfg.clip_image_size, size={"shortest_edge": cfg.clip_image_size})
     torch.manual_seed(seed + 2)
     vae = AutoencoderKLWan(**cfg.vae).eval()
     transformer = build_transformer(cfg, seed + 3) if with_transformer else None

@@ -78,20 +78,14 @@ def bench_serve_command(
 ) -> None:
     """API latency (p50/p95) and preview-job throughput of a server on a free loopback port."""
     _need_extra()
-    from rich.console import Console
-    from rich.table import Table
 
+    from wanimate.bench import print_metrics
     from wanimate.bench.serve import bench_serve
 
     result = bench_serve(
         requests=requests, concurrency=concurrency, jobs=jobs, frames=frames, cpu_jobs=cpu_jobs, timeout=timeout
     )
-    table = Table(title="wanimate bench serve")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    print_metrics("wanimate bench serve", result)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
