@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from wanimate.generate.engine import SegmentGenerator
+from wanimate.generate.reference import run_reference_pipeline
 from wanimate.generate.settings import GenerateSettings
 from wanimate.materials import load_materials
 from wanimate.materials.synthetic import write_materials
 from wanimate.models.factory import build_pipeline
-from wanimate.video import iter_frames
 
 
 @pytest.fixture(scope="module")
@@ -23,35 +22,6 @@ def tiny_pipe():
 def _ours(pipe, materials, settings) -> np.ndarray:
     gen = SegmentGenerator(pipe, materials, settings, torch.device("cpu"))
     return torch.cat([out.frames for out in gen.run()]).numpy()
-
-
-def _reference(pipe, materials, settings) -> np.ndarray:
-    def frames(name: str) -> list[Image.Image]:
-        out = [Image.fromarray(f) for f in iter_frames(materials.path(name))]
-        if name == "mask":
-            out = [Image.fromarray(np.where(np.asarray(f) >= 128, 255, 0).astype(np.uint8)) for f in out]
-        return out
-
-    replace = settings.mode == "replace"
-    result = pipe(
-        image=Image.open(materials.path("ref")).convert("RGB"),
-        pose_video=frames("pose"),
-        face_video=frames("face"),
-        background_video=frames("bg") if replace else None,
-        mask_video=frames("mask") if replace else None,
-        prompt=settings.prompt,
-        negative_prompt=settings.negative_prompt,
-        height=materials.height,
-        width=materials.width,
-        segment_frame_length=settings.segment_frames,
-        num_inference_steps=settings.steps,
-        mode=settings.mode,
-        prev_segment_conditioning_frames=settings.overlap,
-        guidance_scale=settings.guidance,
-        generator=torch.Generator("cpu").manual_seed(settings.seed),
-        output_type="np",
-    )
-    return result.frames[0]
 
 
 @pytest.mark.parametrize(
@@ -74,7 +44,7 @@ def test_matches_diffusers_pipeline(tmp_path, tiny_pipe, mode, overlap, guidance
         clip_input="diffusers",
     )
     ours = _ours(tiny_pipe, materials, settings)
-    ref = _reference(tiny_pipe, materials, settings)
+    ref = run_reference_pipeline(tiny_pipe, materials, settings)
     assert ours.shape == ref.shape == (num_frames, 32, 32, 3)
     # Several segments really ran (the plan is not degenerate).
     assert SegmentGenerator(tiny_pipe, materials, settings, torch.device("cpu")).plan.num_segments >= 3

@@ -139,23 +139,10 @@ class RssSampler:
         return max(self.peaks)
 
 
-def _baseline(
-    pipe: Any, materials_dir: Path, settings: Any, height: int, width: int, device: torch.device
-) -> dict[str, float]:
+def _baseline(pipe: Any, materials_dir: Path, settings: Any) -> dict[str, float]:
     """The same generation through plain ``WanAnimatePipeline.__call__``: total and per-step seconds."""
-    import numpy as np
-    from PIL import Image
-
+    from wanimate.generate.reference import run_reference_pipeline
     from wanimate.materials import load_materials
-    from wanimate.video import iter_frames
-
-    m = load_materials(materials_dir)
-
-    def frames(name: str) -> list[Image.Image]:
-        out = [Image.fromarray(f) for f in iter_frames(m.path(name))]
-        if name == "mask":
-            out = [Image.fromarray(np.where(np.asarray(f) >= 128, 255, 0).astype(np.uint8)) for f in out]
-        return out
 
     stamps: list[float] = []
 
@@ -163,30 +150,8 @@ def _baseline(
         stamps.append(time.perf_counter())
         return kwargs
 
-    replace = settings.mode == "replace"
-    inputs = dict(
-        image=Image.open(m.path("ref")).convert("RGB"),
-        pose_video=frames("pose"),
-        face_video=frames("face"),
-        background_video=frames("bg") if replace else None,
-        mask_video=frames("mask") if replace else None,
-    )
     started = time.perf_counter()
-    pipe(
-        **inputs,
-        prompt=settings.prompt,
-        negative_prompt=settings.negative_prompt,
-        height=height,
-        width=width,
-        segment_frame_length=settings.segment_frames,
-        num_inference_steps=settings.steps,
-        mode=settings.mode,
-        prev_segment_conditioning_frames=settings.overlap,
-        guidance_scale=settings.guidance,
-        generator=torch.Generator("cpu").manual_seed(settings.seed),
-        output_type="np",
-        callback_on_step_end=on_step,
-    )
+    run_reference_pipeline(pipe, load_materials(materials_dir), settings, on_step=on_step)
     total = time.perf_counter() - started
     # Steps within a segment (the first step of each segment also pays that segment's VAE encode).
     spans = [b - a for a, b in itertools.pairwise(stamps)]
@@ -257,7 +222,7 @@ def bench_generate(
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
             with torch.no_grad(), RssSampler() as rss:
-                base = _baseline(pipe, root / "m", dataclasses.replace(settings, mode=mode), height, width, resolved)
+                base = _baseline(pipe, root / "m", dataclasses.replace(settings, mode=mode))
             result["baseline_total_s"] = base["total_s"]
             result["baseline_s_per_step"] = base["s_per_step"]
             result["baseline_peak_rss_mib"] = rss.peak
