@@ -37,3 +37,23 @@ def astronaut_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("media") / "astronaut.png"
     Image.fromarray(data.astronaut()).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on an oversubscribed CPU run far faster on one thread than fighting for two."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_materials(tmp_path_factory: pytest.TempPathFactory):
+    """17 frames of smooth random animate materials at 32x32: two segments of 9."""
+    from wanimate.materials import load_materials
+    from wanimate.materials.synthetic import write_materials
+
+    return load_materials(write_materials(tmp_path_factory.mktemp("tiny-materials") / "m", num_frames=17))

@@ -13,42 +13,25 @@ import torch
 from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from diffusers.models.transformers.transformer_wan_animate import WanTransformerBlock
+from engine_runs import BASE, run_engine
 
+from wanimate.generate import GenerateSettings
 from wanimate.generate.caching import _MOTION, FaceAwareBlockCache
 from wanimate.generate.engine import SegmentGenerator
-from wanimate.generate.settings import GenerateSettings
-from wanimate.materials import load_materials
-from wanimate.materials.synthetic import write_materials
 from wanimate.models.factory import build_pipeline
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models on an oversubscribed CPU run ~15x faster on one thread than fighting for two."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
+SETTINGS = dict(steps=8, seed=3)
 
 
 @pytest.fixture(scope="module")
-def materials(tmp_path_factory):
-    return load_materials(write_materials(tmp_path_factory.mktemp("cache") / "m", num_frames=17))
-
-
-def _settings(**kw) -> GenerateSettings:
-    base = dict(steps=8, seed=3, segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32")
-    return GenerateSettings(**{**base, "clip_input": "diffusers", **kw})
-
-
-def _run(pipe, materials, **kw) -> np.ndarray:
-    gen = SegmentGenerator(pipe, materials, _settings(**kw), torch.device("cpu"))
-    return torch.cat([out.frames for out in gen.run()]).numpy()
+def materials(tiny_materials):
+    return tiny_materials
 
 
 @pytest.fixture(scope="module")
 def reference(materials) -> np.ndarray:
-    return _run(build_pipeline("tiny"), materials)
+    return run_engine(build_pipeline("tiny"), materials, **SETTINGS)
 
 
 def _inputs() -> dict:
@@ -105,7 +88,7 @@ def test_face_aware_cache_repeats_a_step_exactly():
 
 def test_threshold_zero_changes_nothing(materials, reference):
     pipe = build_pipeline("tiny")
-    out = _run(pipe, materials, cache="fbc", cache_threshold=0.0)
+    out = run_engine(pipe, materials, **SETTINGS, cache="fbc", cache_threshold=0.0)
     head = pipe.transformer.blocks[0]._diffusers_hook.hooks["wanimate_fbc_head"]
     assert (head.computed, head.cached) == (16, 0)
     assert np.array_equal(out, reference)
@@ -113,7 +96,7 @@ def test_threshold_zero_changes_nothing(materials, reference):
 
 def test_first_block_cache_error_is_bounded(materials, reference):
     pipe = build_pipeline("tiny")
-    out = _run(pipe, materials, cache="fbc", cache_threshold=0.05)
+    out = run_engine(pipe, materials, **SETTINGS, cache="fbc", cache_threshold=0.05)
     head = pipe.transformer.blocks[0]._diffusers_hook.hooks["wanimate_fbc_head"]
     assert head.cached >= 8  # most of the 16 steps (2 segments x 8) skipped the tail
     assert head.computed >= 2  # every segment starts with a full step (the cache is reset)
@@ -130,7 +113,7 @@ def test_taylorseer_error_is_bounded_and_restarts_every_segment(materials, refer
             hook = pipe.transformer.blocks[0].attn1._diffusers_hook.hooks["taylorseer_cache"]
             seen.append((event.segment, hook.state_manager._state_cache["cond"].current_step))
 
-    settings = _settings(cache="taylorseer", cache_interval=3)
+    settings = GenerateSettings(**{**BASE, **SETTINGS, "cache": "taylorseer", "cache_interval": 3})
     gen = SegmentGenerator(pipe, materials, settings, torch.device("cpu"), progress=progress)
     out = torch.cat([o.frames for o in gen.run()]).numpy()
     err = np.abs(out - reference)
@@ -140,9 +123,9 @@ def test_taylorseer_error_is_bounded_and_restarts_every_segment(materials, refer
 
 
 def test_motion_memo_is_exact_and_encodes_each_chunk_once_per_segment(materials):
-    plain = _run(build_pipeline("tiny"), materials, motion_memo=False, guidance=2.0)
+    plain = run_engine(build_pipeline("tiny"), materials, **SETTINGS, motion_memo=False, guidance=2.0)
     pipe = build_pipeline("tiny")
-    remembered = _run(pipe, materials, motion_memo=True, guidance=2.0)
+    remembered = run_engine(pipe, materials, **SETTINGS, motion_memo=True, guidance=2.0)
     assert np.array_equal(plain, remembered)
     memo = pipe.transformer.motion_encoder._diffusers_hook.hooks[_MOTION]
     # 9-frame segments, batched CFG: 18 face frames = 5 chunks of 4; 8 steps reuse them 7 times each.

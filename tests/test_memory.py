@@ -12,13 +12,11 @@ import logging
 import numpy as np
 import pytest
 import torch
+from engine_runs import run_engine
 
 from wanimate.errors import WanimateError
-from wanimate.generate.engine import SegmentGenerator
 from wanimate.generate.runtime import resolve_vram_budget
 from wanimate.generate.settings import GenerateSettings
-from wanimate.materials import load_materials
-from wanimate.materials.synthetic import write_materials
 from wanimate.models.factory import build_pipeline, build_transformer, model_config
 from wanimate.models.memory import (
     MemoryOptions,
@@ -29,32 +27,21 @@ from wanimate.models.memory import (
     weight_bytes,
 )
 
-CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
+SETTINGS = dict(steps=4, seed=3)
 
 
 @pytest.fixture(scope="module")
-def materials(tmp_path_factory):
-    return load_materials(write_materials(tmp_path_factory.mktemp("memory") / "m", num_frames=17))
+def materials(tiny_materials):
+    return tiny_materials
 
 
-def _run(pipe, materials, **kw) -> np.ndarray:
-    base = dict(steps=4, seed=3, segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32")
-    settings = GenerateSettings(**{**base, "clip_input": "diffusers", **kw})
-    gen = SegmentGenerator(pipe, materials, settings, CPU)
-    return torch.cat([out.frames for out in gen.run()]).numpy()
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
 def reference(materials) -> np.ndarray:
-    return _run(build_pipeline("tiny"), materials)
+    return run_engine(build_pipeline("tiny"), materials, **SETTINGS)
 
 
 def _bf16_pipe():
@@ -73,7 +60,7 @@ def _bf16_pipe():
 )
 def test_lossy_modes_stay_within_bounds(materials, reference, name, make, kw, max_err, mean_err):
     pipe = make()
-    out = _run(pipe, materials, **kw)
+    out = run_engine(pipe, materials, **SETTINGS, **kw)
     err = np.abs(out - reference)
     assert 0 < err.max() <= max_err, name
     assert err.mean() <= mean_err, name
@@ -82,7 +69,7 @@ def test_lossy_modes_stay_within_bounds(materials, reference, name, make, kw, ma
 @pytest.mark.parametrize("kw", [dict(offload="group"), dict(text_encoder_cpu=True), dict(vae_tiling=True)])
 def test_placement_modes_are_exact(materials, reference, kw):
     pipe = build_pipeline("tiny")
-    assert np.array_equal(_run(pipe, materials, **kw), reference)
+    assert np.array_equal(run_engine(pipe, materials, **SETTINGS, **kw), reference)
     if kw.get("text_encoder_cpu"):
         assert pipe.text_encoder is not None and pipe.text_encoder.device.type == "cpu"
     if kw.get("vae_tiling"):

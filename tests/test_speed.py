@@ -7,44 +7,30 @@ import logging
 import numpy as np
 import pytest
 import torch
+from engine_runs import run_engine
 
 from wanimate.errors import WanimateError
-from wanimate.generate.engine import SegmentGenerator
-from wanimate.generate.settings import GenerateSettings
-from wanimate.materials import load_materials
-from wanimate.materials.synthetic import write_materials
 from wanimate.models.attention import compile_blocks, set_attention, unusable_reason, usable_backends
 from wanimate.models.distill import ADAPTER_NAME, apply_distill_lora, preset_settings
 from wanimate.models.factory import build_pipeline
 
-CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
+SETTINGS = dict(steps=3, seed=5)
 
 
 @pytest.fixture(scope="module")
-def materials(tmp_path_factory):
-    return load_materials(write_materials(tmp_path_factory.mktemp("speed") / "m", num_frames=17))
+def materials(tiny_materials):
+    return tiny_materials
 
 
-def _run(pipe, materials, **kw) -> np.ndarray:
-    base = dict(steps=3, seed=5, segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32")
-    settings = GenerateSettings(**{**base, "clip_input": "diffusers", **kw})
-    gen = SegmentGenerator(pipe, materials, settings, CPU)
-    return torch.cat([out.frames for out in gen.run()]).numpy()
+CPU = torch.device("cpu")
 
 
 def test_batched_cfg_matches_two_passes(materials):
     pipe = build_pipeline("tiny")
-    batched = _run(pipe, materials, guidance=2.5, batch_cfg=True)
-    separate = _run(pipe, materials, guidance=2.5, batch_cfg=False)
-    plain = _run(pipe, materials, guidance=1.0)
+    batched = run_engine(pipe, materials, **SETTINGS, guidance=2.5, batch_cfg=True)
+    separate = run_engine(pipe, materials, **SETTINGS, guidance=2.5, batch_cfg=False)
+    plain = run_engine(pipe, materials, **SETTINGS, guidance=1.0)
     assert np.abs(batched - separate).max() <= 1e-5
     assert np.abs(batched - plain).max() > 1e-3  # guidance really did something
 
@@ -63,8 +49,8 @@ def test_cpu_backends_and_fallback(caplog):
 
 
 def test_math_backend_matches_native(materials):
-    native = _run(build_pipeline("tiny"), materials)
-    math = _run(build_pipeline("tiny"), materials, attention="_native_math")
+    native = run_engine(build_pipeline("tiny"), materials, **SETTINGS)
+    math = run_engine(build_pipeline("tiny"), materials, **SETTINGS, attention="_native_math")
     assert np.abs(native - math).max() <= 1e-5
 
 
@@ -90,18 +76,18 @@ def _lightx2v_style_lora(transformer, up_scale: float) -> dict[str, torch.Tensor
 
 def test_zero_distill_lora_changes_nothing_and_a_real_one_does(materials):
     pipe = build_pipeline("tiny")
-    reference = _run(pipe, materials)
+    reference = run_engine(pipe, materials, **SETTINGS)
     wrapped = apply_distill_lora(pipe, _lightx2v_style_lora(pipe.transformer, 0.0))
     assert wrapped == 12 * len(pipe.transformer.blocks)
-    assert np.array_equal(_run(pipe, materials), reference)
+    assert np.array_equal(run_engine(pipe, materials, **SETTINGS), reference)
 
     other = build_pipeline("tiny")
     apply_distill_lora(other, _lightx2v_style_lora(other.transformer, 0.5))
-    changed = _run(other, materials)
+    changed = run_engine(other, materials, **SETTINGS)
     assert np.abs(changed - reference).max() > 1e-3
     apply_distill_lora(other, _lightx2v_style_lora(other.transformer, 0.5), scale=0.0)
     assert ADAPTER_NAME in other.transformer.peft_config
-    assert np.abs(_run(other, materials) - reference).max() <= 1e-6
+    assert np.abs(run_engine(other, materials, **SETTINGS) - reference).max() <= 1e-6
 
 
 def test_lightx2v_preset_is_four_steps_without_cfg():
