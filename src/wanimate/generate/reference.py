@@ -38,6 +38,7 @@ def run_reference_pipeline(
     replace = mode == "replace"
     with Image.open(materials.path("ref")) as ref:
         image = ref.convert("RGB")
+    pipe.set_progress_bar_config(disable=True)
     result = pipe(
         image=image,
         pose_video=_frames(materials, "pose"),
