@@ -13,7 +13,6 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 
 from wanimate.errors import WanimateError
 
@@ -43,6 +42,11 @@ for _module in COMMAND_MODULES:
 _debug = {"on": False}
 
 
+def debug_enabled() -> bool:
+    """Whether this invocation asked for --debug (full tracebacks and library logs)."""
+    return _debug["on"]
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
@@ -52,6 +56,14 @@ def _root(
 
 # Libraries whose import-time and informational warnings are noise on a user's terminal (shown with --debug).
 _QUIET_LOGGERS = ("torchao", "torch.utils._pytree", "transformers", "diffusers")
+
+
+class _OneLineHandler(logging.Handler):
+    """Each record as one unwrapped line on whatever ``sys.stderr`` is now (it may be swapped mid-run)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        prefix = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        print(prefix + record.getMessage(), file=sys.stderr, flush=True)
 
 
 def _configure_logging() -> None:
@@ -64,8 +76,7 @@ def _configure_logging() -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logger = logging.getLogger("wanimate")
     if not logger.handlers:
-        handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
-        logger.addHandler(handler)
+        logger.addHandler(_OneLineHandler())
         logger.setLevel(logging.INFO)
 
 

@@ -17,7 +17,7 @@ import typer
 from wanimate.errors import WanimateError
 
 
-def _parse_fps(text: str) -> float | None:
+def parse_fps(text: str) -> float | None:
     if text.strip().lower() == "source":
         return None
     try:
@@ -29,7 +29,7 @@ def _parse_fps(text: str) -> float | None:
     return value
 
 
-def _parse_person(text: str) -> str | int:
+def parse_person(text: str) -> str | int:
     if text.strip().lower() == "auto":
         return "auto"
     if not text.strip().isdigit():
@@ -38,7 +38,7 @@ def _parse_person(text: str) -> str | int:
 
 
 @contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Iterator[None]:
     """Send C++ log chatter (MediaPipe/TFLite write dozens of lines to fd 2) to /dev/null.
 
     Python's own stderr (progress, notices, warnings, errors) keeps the real terminal via a
@@ -49,7 +49,9 @@ def _native_stderr_silenced() -> Iterator[None]:
         real_fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
         real_fd = -1
-    if real_fd != 2 or os.environ.get("WANIMATE_DEBUG") == "1":
+    from wanimate.cli import debug_enabled
+
+    if real_fd != 2 or debug_enabled():
         yield
         return
     sys.stderr.flush()
@@ -72,8 +74,10 @@ def _native_stderr_silenced() -> Iterator[None]:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("preprocess")
     def preprocess_command(
-        image: Path = typer.Option(..., "--image", help="Character image (PNG/JPEG; transparency goes black)."),
-        video: Path = typer.Option(..., "--video", help="Driving video (its motion drives the character)."),
+        image: str = typer.Option(
+            ..., "--image", help="Character image (PNG/JPEG; transparency goes black), or example:astronaut."
+        ),
+        video: str = typer.Option(..., "--video", help="Driving video, or example:carphone."),
         output: Path = typer.Option(..., "-o", "--output", help="Materials folder to create."),
         mode: str = typer.Option(
             "animate", "--mode", help="animate: move the character; replace: put it in the video."
@@ -103,6 +107,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     ) -> None:
         """Character image + driving video -> a materials folder for `wanimate generate`."""
+        from wanimate.examples import resolve_input
         from wanimate.preprocess.pipeline import preprocess
         from wanimate.preprocess.sizing import parse_area
 
@@ -111,11 +116,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         options = {
             "mode": mode,
             "retarget": retarget,
-            "fps": _parse_fps(fps),
+            "fps": parse_fps(fps),
             "area": parse_area(area),
             "backend": backend,
             "models_dir": models_dir,
-            "person": _parse_person(person),
+            "person": parse_person(person),
             "smooth": smooth,
             "preview": preview,
             "mask_iterations": mask_iterations,
@@ -126,8 +131,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "overwrite": overwrite,
             "progress": not quiet,
         }
-        with _native_stderr_silenced():
-            materials = preprocess(image, video, output, **options)
+        with native_stderr_silenced():
+            materials = preprocess(resolve_input(image), resolve_input(video), output, **options)
         meta = materials.meta
         typer.echo(
             f"wrote {materials.root} ({meta.mode}, {meta.width}x{meta.height}, {meta.num_frames} frames "

@@ -36,7 +36,7 @@ def run_command(
     from rich.console import Console
 
     from wanimate.generate import GenerateSettings
-    from wanimate.preprocess.command import _parse_fps, _parse_person
+    from wanimate.preprocess.command import native_stderr_silenced, parse_fps, parse_person
     from wanimate.preprocess.sizing import parse_area
     from wanimate.run import run
 
@@ -51,24 +51,25 @@ def run_command(
     )
     options = {
         "retarget": retarget,
-        "fps": _parse_fps(fps),
+        "fps": parse_fps(fps),
         "area": parse_area(area),
-        "person": _parse_person(person),
+        "person": parse_person(person),
         "backend": pose_backend,
     }
-    result = run(
-        image,
-        video,
-        output,
-        mode=mode,
-        backend=backend,
-        weights=weights,
-        compare=compare,
-        work_dir=work_dir,
-        fresh=fresh,
-        preprocess_options=options,
-        settings=settings,
-    )
+    with native_stderr_silenced():
+        result = run(
+            image,
+            video,
+            output,
+            mode=mode,
+            backend=backend,
+            weights=weights,
+            compare=compare,
+            work_dir=work_dir,
+            fresh=fresh,
+            preprocess_options=options,
+            settings=settings,
+        )
     console = Console(stderr=True)
     reused = "" if result.preprocessed else " (cached materials reused)"
     console.print(f"wrote {result.output} with the {result.backend} backend{reused}")
