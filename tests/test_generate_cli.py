@@ -175,3 +175,36 @@ def test_weights_folder_matching_no_layout(tmp_path, capsys):
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(Exception, match="materials folder not found"):
         main(["--debug", "generate", str(tmp_path / "nope"), "-o", str(tmp_path / "o.mp4"), *TINY])
+
+
+def test_single_file_transformer_with_base_folder(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from wanimate.models.factory import build_pipeline
+
+    pipe = build_pipeline("tiny")
+    pipe.save_pretrained(tmp_path / "base")
+    single = tmp_path / "transformer.safetensors"
+    save_file({k: v.contiguous() for k, v in pipe.transformer.state_dict().items()}, str(single))
+    materials = write_materials(tmp_path / "m", num_frames=9)
+    args = [
+        "generate",
+        str(materials),
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--weights",
+        str(single),
+        "--base",
+        str(tmp_path / "base"),
+        "--steps",
+        "1",
+        "--segment-frames",
+        "9",
+        "--dtype",
+        "fp32",
+        "--device",
+        "cpu",
+    ]
+    code, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert probe_video(tmp_path / "o.mp4").num_frames == 9

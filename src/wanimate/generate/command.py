@@ -14,6 +14,9 @@ def generate_command(
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4 file."),
     mode: str | None = typer.Option(None, help="animate or replace (default: the materials' mode)."),
     weights: str = typer.Option(DEFAULT_WEIGHTS, help="Hub repo id, local folder, single file, or random:tiny."),
+    base: str | None = typer.Option(
+        None, help="For a single-file transformer: where the VAE and encoders come from (hub id or folder)."
+    ),
     steps: int = typer.Option(20, help="Denoising steps per segment."),
     guidance: float = typer.Option(1.0, help="CFG scale; above 1 adds a negative-prompt/blank-face pass."),
     shift: float = typer.Option(5.0, help="Flow-matching timestep shift."),
@@ -104,6 +107,7 @@ def generate_command(
             output,
             settings=settings,
             weights=weights,
+            base=base,
             work_dir=work_dir,
             resume=resume,
             keep_work=keep_work,

@@ -76,6 +76,7 @@ def generate(
     *,
     settings: GenerateSettings | None = None,
     weights: str = DEFAULT_WEIGHTS,
+    base: str | None = None,
     model: LoadedModel | None = None,
     work_dir: str | Path | None = None,
     resume: bool = True,
@@ -88,7 +89,9 @@ def generate(
 
     Finished segments are kept in ``work_dir`` (default ``<output stem>.work`` beside
     the output) until the video is written, so an interrupted run started again with
-    the same inputs and settings continues from the last finished segment.
+    the same inputs and settings continues from the last finished segment. ``base``
+    supplies the VAE, encoders and scheduler when ``weights`` is a single-file
+    transformer (default: the official repo).
     """
     settings = settings or GenerateSettings()
     settings.validate()
@@ -102,7 +105,7 @@ def generate(
 
         # Weights that will be quantized or offloaded (or sized by a budget) load on the host first.
         target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
-        model = load_model(weights, dtype=settings.torch_dtype, device=target)
+        model = load_model(weights, dtype=settings.torch_dtype, device=target, base=base)
     settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
     relight_scale = resolve_relight(settings, model, mats.mode)
     _configure(model, settings, relight_scale)
