@@ -16,20 +16,9 @@ from wanimate.materials import AudioSource, load_materials, write_meta
 from wanimate.materials.synthetic import write_materials
 from wanimate.video import VideoWriter, iter_frames, probe_video
 
-TINY = [
-    "--weights",
-    "random:tiny",
-    "--steps",
-    "1",
-    "--segment-frames",
-    "9",
-    "--dtype",
-    "fp32",
-    "--device",
-    "cpu",
-    "--prompt",
-    "w1",
-]
+# Everything but the weights: a short fp32 CPU run.
+SHORT = ["--steps", "1", "--segment-frames", "9", "--dtype", "fp32", "--device", "cpu", "--prompt", "w1"]
+TINY = ["--weights", "random:tiny", *SHORT]
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
@@ -187,24 +176,8 @@ def test_single_file_transformer_with_base_folder(tmp_path, capsys):
     single = tmp_path / "transformer.safetensors"
     save_file({k: v.contiguous() for k, v in pipe.transformer.state_dict().items()}, str(single))
     materials = write_materials(tmp_path / "m", num_frames=9)
-    args = [
-        "generate",
-        str(materials),
-        "-o",
-        str(tmp_path / "o.mp4"),
-        "--weights",
-        str(single),
-        "--base",
-        str(tmp_path / "base"),
-        "--steps",
-        "1",
-        "--segment-frames",
-        "9",
-        "--dtype",
-        "fp32",
-        "--device",
-        "cpu",
-    ]
+    args = ["generate", str(materials), "-o", str(tmp_path / "o.mp4"), "--weights", str(single)]
+    args += ["--base", str(tmp_path / "base"), *SHORT]
     code, err = run_cli(args, capsys)
     assert code == 0, err
     assert probe_video(tmp_path / "o.mp4").num_frames == 9

@@ -105,8 +105,8 @@ class _HeadHook(ModelHook):
         return module
 
 
-class _PassHook(ModelHook):
-    """On blocks 1..n-1: identity on a cached step; the last unit records the tail residual."""
+class _UnitHook(ModelHook):
+    """A block or adapter after the first: skipped on a cached step; the last unit records the tail."""
 
     _is_stateful = True
 
@@ -114,6 +114,13 @@ class _PassHook(ModelHook):
         super().__init__()
         self.state = state
         self.is_tail = is_tail
+
+    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module
+
+
+class _PassHook(_UnitHook):
+    """On blocks 1..n-1: identity on a cached step; the last unit records the tail residual."""
 
     def new_forward(self, module: torch.nn.Module, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         st: _CacheState = self.state.get_state()
@@ -124,23 +131,13 @@ class _PassHook(ModelHook):
             st.tail_residual = out - st.head_output
         return out
 
-    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
-        return module
 
-
-class _AdapterHook(ModelHook):
+class _AdapterHook(_UnitHook):
     """On a face adapter: zero on a cached step (its share is in the tail residual).
 
     The model adds the adapter's output to its input, so when this adapter is the
     last unit the tail ends at ``input + output``.
     """
-
-    _is_stateful = True
-
-    def __init__(self, state: StateManager, is_tail: bool) -> None:
-        super().__init__()
-        self.state = state
-        self.is_tail = is_tail
 
     def new_forward(self, module: torch.nn.Module, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         st: _CacheState = self.state.get_state()
@@ -150,9 +147,6 @@ class _AdapterHook(ModelHook):
         if self.is_tail:
             st.tail_residual = out.to(hidden_states.device) + hidden_states - st.head_output
         return out
-
-    def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
-        return module
 
 
 class FaceAwareBlockCache:
