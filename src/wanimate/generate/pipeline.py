@@ -15,8 +15,7 @@ from wanimate.generate.runtime import load_device, resolve_vram_budget
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
 from wanimate.materials import Materials, load_materials
-from wanimate.video import VideoWriter
-from wanimate.video import save_frames as save_frame_files
+from wanimate.video import FrameSequenceWriter, VideoWriter
 
 if TYPE_CHECKING:
     from wanimate.models.loading import LoadedModel
@@ -133,11 +132,12 @@ def generate(
 
     notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
     source_audio = mats.meta.audio if audio else None
+    pngs = FrameSequenceWriter(save_frames) if save_frames is not None else None
     with VideoWriter(output, mats.meta.fps, audio=source_audio) as writer:
-        for frame in work.iter_frames():
+        for frame in work.iter_frames():  # one read of the saved segments feeds both outputs
             writer.write(frame)
-    if save_frames is not None:
-        save_frame_files(work.iter_frames(), Path(save_frames))
+            if pngs is not None:
+                pngs.write(frame)
     if not keep_work:
         work.remove()
     notify(ProgressEvent("done", num_segments=generator.plan.num_segments))
