@@ -17,6 +17,7 @@ from typing import Any, Literal
 from PIL import Image
 
 from wanimate.errors import WanimateError
+from wanimate.hashing import update_with_file
 from wanimate.video import probe_video
 
 FORMAT_VERSION = 1
@@ -120,9 +121,7 @@ class Materials:
         """Content hash of the files generation reads, so changed materials invalidate saved segments."""
         digest = hashlib.sha256(f"{self.mode}:{self.meta.fps}".encode())
         for name in ["ref", *self.video_names()]:
-            with open(self.path(name), "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            update_with_file(digest, self.path(name))
         return digest.hexdigest()
 
 

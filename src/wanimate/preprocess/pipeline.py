@@ -9,7 +9,6 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from PIL import Image
 
 import wanimate
 from wanimate.errors import WanimateError
+from wanimate.hashing import file_sha256
 from wanimate.materials import (
     MATERIAL_FILES,
     AudioSource,
@@ -42,14 +42,6 @@ from wanimate.preprocess.settings import Settings, StageTimer
 from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
 
 KEYPOINTS_NAME = "keypoints.npz"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _claim_output(output: Path, overwrite: bool) -> None:
@@ -221,10 +213,10 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
         "tool": "wanimate preprocess",
         "wanimate_version": wanimate.__version__,
         "inputs": {
-            "image": {"path": str(image), "sha256": _sha256(image), "size": list(character.original_size)},
+            "image": {"path": str(image), "sha256": file_sha256(image), "size": list(character.original_size)},
             "video": {
                 "path": str(video),
-                "sha256": _sha256(video),
+                "sha256": file_sha256(video),
                 "size": [info.width, info.height],
                 "fps": info.fps,
                 "codec": info.codec,

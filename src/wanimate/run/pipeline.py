@@ -20,6 +20,7 @@ from wanimate import __version__
 from wanimate.errors import WanimateError
 from wanimate.examples import resolve_input
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
+from wanimate.hashing import file_sha256
 from wanimate.materials import Materials, load_materials
 from wanimate.run.backend import choose_backend
 
@@ -50,16 +51,8 @@ class RunResult:
 RunCallback = Callable[[RunEvent], None]
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def materials_key(image: Path, video: Path, options: dict[str, Any]) -> str:
-    payload = {"image": _file_digest(image), "video": _file_digest(video), "options": options, "v": __version__}
+    payload = {"image": file_sha256(image), "video": file_sha256(video), "options": options, "v": __version__}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
