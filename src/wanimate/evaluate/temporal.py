@@ -6,10 +6,10 @@
 - **Flicker**: frame-to-frame change that motion does not explain. Each frame is warped onto
   the previous one with Farneback optical flow and the mean absolute grey-level difference
   (0-255) is taken over pixels whose forward and backward flows agree (occlusions excluded).
-- **Seam jumps**: at each segment boundary, the plain frame difference across the boundary
-  against the median difference of the frames around it. 1 means the seam is invisible; a
-  colour or position jump gives much more, and a repeated frame (motion stalls, then catches
-  up) about 2.
+- **Seam jumps**: at each segment boundary, how far the plain frame difference across the
+  boundary departs from the median difference of the frames around it, relative to that
+  median: 0 means the seam is invisible, a repeated frame (motion stalls for a frame) gives 1,
+  a colour or position jump gives more.
 
 Frames are measured at most ``ANALYSIS_SIDE`` pixels on their longer side: drift and flicker
 are properties of large areas, and flow at full 720p would dominate the evaluation's time.
@@ -104,7 +104,8 @@ class Temporal:
             around = [t for t in range(max(b - SEAM_WINDOW, 1), min(b + SEAM_WINDOW + 2, len(diff))) if t not in seam]
             local = float(np.nanmedian(diff[around])) if around else float("nan")
             local_flicker = float(np.nanmedian(flick[around])) if around else float("nan")
-            jump = max(float(diff[t]) for t in seam) / max(local, MIN_MOTION) if not np.isnan(local) else None
+            floor = max(local, MIN_MOTION)
+            jump = max(abs(float(diff[t]) - local) for t in seam) / floor if not np.isnan(local) else None
             seam_flicker = float(flick[b]) / max(local_flicker, MIN_MOTION) if not np.isnan(local_flicker) else None
             out.append({"frame": b, "jump": jump, "flicker_ratio": seam_flicker, "difference": float(diff[b])})
         return out
