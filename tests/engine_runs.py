@@ -9,7 +9,9 @@ from wanimate.generate import GenerateSettings
 from wanimate.generate.engine import SegmentGenerator
 from wanimate.materials import Materials
 
-BASE = dict(segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32", clip_input="diffusers")
+BASE = dict(
+    segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32", clip_input="diffusers", sampler="diffusers"
+)
 
 
 def run_engine(pipe, materials: Materials, **settings) -> np.ndarray:

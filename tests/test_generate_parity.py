@@ -42,6 +42,7 @@ def test_matches_diffusers_pipeline(tmp_path, tiny_pipe, mode, overlap, guidance
         negative_prompt="w4",
         dtype="fp32",
         clip_input="diffusers",
+        sampler="diffusers",
     )
     ours = _ours(tiny_pipe, materials, settings)
     ref = run_reference_pipeline(tiny_pipe, materials, settings)

@@ -34,6 +34,9 @@ def generate_command(
     clip_input: str = typer.Option(
         "official", help="official (squash letterboxed reference) or diffusers (centre crop)."
     ),
+    sampler: str = typer.Option(
+        "official", help="UniPC schedule: official (Wan2.2's, sigma from 0.9998) or diffusers (WanAnimatePipeline's)."
+    ),
     save_frames: Path | None = typer.Option(None, help="Also write every frame as PNG into this folder."),
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Re-mux the driving video's audio."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
@@ -87,6 +90,7 @@ def generate_command(
         dtype=dtype,
         device=device,
         clip_input=clip_input,  # type: ignore[arg-type]
+        sampler=sampler,  # type: ignore[arg-type]
         batch_cfg=batch_cfg,
         offload=offload,
         quantize=quantize,

@@ -22,6 +22,7 @@ from PIL import Image
 
 from wanimate.generate.caching import reset_step_cache
 from wanimate.generate.runtime import prepare_pipeline, resolve_vram_budget
+from wanimate.generate.sampler import make_scheduler, set_schedule
 from wanimate.generate.segments import Segment, SegmentPlan, plan_segments
 from wanimate.generate.settings import GenerateSettings
 from wanimate.generate.sources import FrameWindow
@@ -106,6 +107,8 @@ class SegmentGenerator:
         self.settings = settings = resolve_vram_budget(settings, pipe.transformer, materials.height, materials.width)
         prepare_pipeline(pipe, settings, device)
         self.plan: SegmentPlan = plan_segments(materials.num_frames, settings.segment_frames, settings.overlap)
+        # Our own scheduler (official or diffusers schedule, the settings' shift): the pipeline's stays as loaded.
+        self.scheduler = make_scheduler(pipe.scheduler.config, settings.sampler, settings.shift)
         self.progress = progress or (lambda event: None)
         self._started = time.monotonic()
 
@@ -196,10 +199,10 @@ class SegmentGenerator:
             # Memory: the pixel videos are encoded; holding them into the next segment doubles them at the boundary.
             del pose, background, mask, cond_latents
 
-            pipe.scheduler.set_timesteps(s.steps, device=device)
+            set_schedule(self.scheduler, s.sampler, s.steps, device)
             reset_step_cache(pipe.transformer)  # a segment is a fresh denoise: no residuals from the last one
             self._emit("denoise", segment.index)
-            for step, t in enumerate(pipe.scheduler.timesteps):
+            for step, t in enumerate(self.scheduler.timesteps):
                 model_input = torch.cat([latents, conditioning], dim=1).to(transformer_dtype)
                 timestep = t.expand(latents.shape[0])
                 common = dict(
@@ -224,7 +227,7 @@ class SegmentGenerator:
                                 encoder_hidden_states=negative_embeds, face_pixel_values=face * 0 - 1, **common
                             )[0]
                         noise = noise_uncond + s.guidance * (noise - noise_uncond)
-                latents = pipe.scheduler.step(noise, t, latents, return_dict=False)[0]
+                latents = self.scheduler.step(noise, t, latents, return_dict=False)[0]
                 self._emit("step", segment.index, step + 1)
 
             # Free the step state (and cached residuals / face encodings) before the VAE decode's own peak.

@@ -54,14 +54,9 @@ def resolve_relight(settings: GenerateSettings, model: LoadedModel, mode: str) -
 
 
 def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: float) -> None:
-    from diffusers import UniPCMultistepScheduler
-
     from wanimate.models.lora import apply_relight_lora
 
-    pipe = model.pipeline
-    if pipe.scheduler.config.get("flow_shift") != settings.shift:
-        pipe.scheduler = UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=settings.shift)
-    transformer = pipe.transformer
+    transformer = model.pipeline.transformer
     if relight_scale and model.relight_lora is not None:
         apply_relight_lora(transformer, model.relight_lora, relight_scale)
     elif getattr(transformer, "_wanimate_relight_path", None) is not None:

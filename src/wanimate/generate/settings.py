@@ -23,6 +23,7 @@ DEFAULT_WEIGHTS = "Wan-AI/Wan2.2-Animate-14B"
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 ClipInput = Literal["official", "diffusers"]
+Sampler = Literal["official", "diffusers"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class GenerateSettings:
     the letterboxed reference to the CLIP size (the Wan2.2 code), ``diffusers``
     resizes the raw image's short side and centre-crops (WanAnimatePipeline).
     ``relight=None`` means: on in replace mode when the weights carry the LoRA;
-    ``mode=None`` takes the materials folder's mode.
+    ``mode=None`` takes the materials folder's mode. ``sampler`` picks the UniPC schedule:
+    ``official`` (Wan2.2's, the default) or ``diffusers`` (WanAnimatePipeline's); see
+    :mod:`wanimate.generate.sampler`.
     """
 
     mode: Literal["animate", "replace"] | None = None
@@ -50,6 +53,7 @@ class GenerateSettings:
     dtype: str = "bf16"
     device: str = "auto"
     clip_input: ClipInput = "official"
+    sampler: Sampler = "official"
     batch_cfg: bool = True
     # Speed and memory (docs/performance.md). ``offload`` and ``vram_budget`` only move weights
     # around and ``motion_memo`` reuses bit-identical results, so they are left out of the result
@@ -89,6 +93,8 @@ class GenerateSettings:
             raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.clip_input not in ("official", "diffusers"):
             raise WanimateError(f"clip_input must be 'official' or 'diffusers', not {self.clip_input!r}")
+        if self.sampler not in ("official", "diffusers"):
+            raise WanimateError(f"--sampler must be official or diffusers, not {self.sampler!r}")
         self._validate_speed()
 
     def _validate_speed(self) -> None:
