@@ -37,6 +37,9 @@ def generate_command(
     sampler: str = typer.Option(
         "official", help="UniPC schedule: official (Wan2.2's, sigma from 0.9998) or diffusers (WanAnimatePipeline's)."
     ),
+    color_correction: float = typer.Option(
+        0.0, help="Match each new segment's Lab colour statistics to the first segment's: 0 (off) to 1 (full)."
+    ),
     save_frames: Path | None = typer.Option(None, help="Also write every frame as PNG into this folder."),
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Re-mux the driving video's audio."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
@@ -91,6 +94,7 @@ def generate_command(
         device=device,
         clip_input=clip_input,  # type: ignore[arg-type]
         sampler=sampler,  # type: ignore[arg-type]
+        color_correction=color_correction,
         batch_cfg=batch_cfg,
         offload=offload,
         quantize=quantize,

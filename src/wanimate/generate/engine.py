@@ -21,6 +21,7 @@ from diffusers import WanAnimatePipeline
 from PIL import Image
 
 from wanimate.generate.caching import reset_step_cache
+from wanimate.generate.color_match import lab_stats, match_segment
 from wanimate.generate.runtime import prepare_pipeline, resolve_vram_budget
 from wanimate.generate.sampler import make_scheduler, set_schedule
 from wanimate.generate.segments import Segment, SegmentPlan, plan_segments
@@ -55,6 +56,12 @@ class SegmentOutput:
 class ResumeState:
     tail: torch.Tensor
     rng_state: torch.Tensor
+    color_reference: np.ndarray | None = None  # the first segment's Lab statistics (colour correction)
+
+
+def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """Frames in [0, 1] as the video and the work folder store them."""
+    return (frames.clamp(0, 1).cpu() * 255).round().to(torch.uint8)
 
 
 def _to_pil(frames: list[np.ndarray]) -> list[Image.Image]:
@@ -156,6 +163,7 @@ class SegmentGenerator:
         windows = {name: FrameWindow(m.path(name), m.num_frames, binary=name == "mask") for name in m.video_names()}
         face_size = pipe.transformer.config.motion_encoder_size
         tail = resume.tail.to(device) if resume is not None else None
+        color_reference = resume.color_reference if resume is not None else None
         for segment in self.plan.segments[start:]:
             self._emit("segment", segment.index)
             latents = pipe.prepare_latents(
@@ -235,9 +243,13 @@ class SegmentGenerator:
             reset_step_cache(pipe.transformer)
             self._emit("decode", segment.index, s.steps)
             decoded = self._decode(latents)
+            if s.color_correction > 0 and color_reference is not None:
+                decoded = match_segment(decoded, color_reference, s.color_correction)
             tail = decoded[:, :, -s.overlap :].clone()
             keep_to = min(segment.length, m.num_frames - self._output_offset(segment) + segment.keep_from)
             frames = decoded[0, :, segment.keep_from : keep_to].permute(1, 2, 3, 0)
+            if s.color_correction > 0 and color_reference is None:
+                color_reference = lab_stats(to_uint8(frames.float() * 0.5 + 0.5).numpy())
             yield SegmentOutput(
                 segment=segment,
                 frames=(frames.float() * 0.5 + 0.5).clamp(0, 1).cpu(),

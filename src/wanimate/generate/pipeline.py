@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from wanimate.errors import WanimateError
-from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator
+from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator, to_uint8
 from wanimate.generate.runtime import load_device, resolve_vram_budget
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
@@ -118,9 +118,13 @@ def generate(
         if done:
             last = work.load(done - 1)
             state = ResumeState(tail=last.tail, rng_state=last.rng_state)
+            if settings.color_correction > 0:
+                from wanimate.generate.color_match import lab_stats
+
+                state.color_reference = lab_stats(work.load(0).frames.numpy())
             notify(ProgressEvent("resume", segment=done, num_segments=generator.plan.num_segments))
         for out in generator.run(start=done, resume=state):
-            frames = (out.frames * 255).round().to(torch.uint8)
+            frames = to_uint8(out.frames)
             work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
             notify(ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments))
             del out, frames  # a segment's float frames must not live through the next segment

@@ -54,6 +54,8 @@ class GenerateSettings:
     device: str = "auto"
     clip_input: ClipInput = "official"
     sampler: Sampler = "official"
+    # 0 = off; 1 = each new segment's Lab mean and spread fully matched to the first segment's.
+    color_correction: float = 0.0
     batch_cfg: bool = True
     # Speed and memory (docs/performance.md). ``offload`` and ``vram_budget`` only move weights
     # around and ``motion_memo`` reuses bit-identical results, so they are left out of the result
@@ -93,6 +95,8 @@ class GenerateSettings:
             raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.clip_input not in ("official", "diffusers"):
             raise WanimateError(f"clip_input must be 'official' or 'diffusers', not {self.clip_input!r}")
+        if not 0.0 <= self.color_correction <= 1.0:
+            raise WanimateError(f"--color-correction must be between 0 (off) and 1, not {self.color_correction}")
         if self.sampler not in ("official", "diffusers"):
             raise WanimateError(f"--sampler must be official or diffusers, not {self.sampler!r}")
         self._validate_speed()
