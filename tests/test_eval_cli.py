@@ -67,8 +67,22 @@ def test_report_on_a_preview_render(rendered, tmp_path, capsys):
     assert "motion.body_pck@0.1" in stdout
 
 
+def test_driver_video_path_on_its_own_driver_measures_no_error(rendered, tmp_path):
+    """--video/--image: the driver's pose is estimated too; an output equal to its driver follows it exactly."""
+    from wanimate.evaluate import EvalOptions, evaluate
+
+    out, materials = rendered
+    options = EvalOptions(identity="appearance")
+    report = evaluate(out, video=out, image=materials / "src_ref.png", options=options).report
+    summary = report["summary"]
+    assert summary["motion.body_error"] == pytest.approx(0.0, abs=1e-6)
+    assert summary["motion.body_pck@0.05"] == pytest.approx(1.0)
+    assert summary["expression.mouth_mean_abs_diff"] == pytest.approx(0.0, abs=1e-6)
+    assert "estimated" in report["inputs"]["skeleton"]
+
+
 def test_reports_replace_earlier_reports_but_nothing_else(tmp_path):
-    report = {"format": "wanimate-eval", "summary": {"x": float("nan")}, "_tiles": [1]}
+    report = {"format": "wanimate-eval", "summary": {"x": float("nan")}}
     json_path, html_path = write_reports(report, tmp_path / "a.json", HTML_MARK + "<p>one</p>")
     assert json.loads(json_path.read_text()) == {"format": "wanimate-eval", "summary": {"x": None}}
     write_reports(report, json_path, HTML_MARK + "<p>two</p>")  # an earlier report: replaced

@@ -93,7 +93,7 @@ def bench_quality(res: str = "360p", frames: int = 60, long_seconds: int = 30, o
             else:
                 materials = replace_materials(root / mode, image, _driving_frames(clip, height, frames), 30.0)
             out = render_preview(materials, root / f"preview-{mode}.mp4", progress=False)
-            report = evaluate(out, materials=materials.root, options=EvalOptions(fvd=False))
+            report = evaluate(out, materials=materials.root, options=EvalOptions(fvd=False)).report
             results[f"preview {mode}"] = {k: report["summary"].get(k) for k in HEADLINE}
         looped = motion_materials(root / "long", image, width, height, long_seconds * 30)
         out = render_preview(looped, root / "preview-long.mp4", progress=False)

@@ -40,7 +40,8 @@ def compare(
     json_path = Path(report) if report else default_report_path(paths[0], several=len(paths) > 1)
     if json_path.suffix != ".json":
         raise WanimateError(f"--report must end in .json, not {json_path.name}")
-    reports = [evaluate(p, options=options, progress=on_video(p) if on_video else None, **sources) for p in paths]
+    done = [evaluate(p, options=options, progress=on_video(p) if on_video else None, **sources) for p in paths]
+    reports = [e.report for e in done]
     names = display_names(paths)
     if len(reports) == 1:
         result = reports[0]
@@ -55,5 +56,5 @@ def compare(
             "videos": reports,
         }
         title = "wanimate eval: " + " vs ".join(names)
-    json_out, html_out = write_reports(result, json_path, render_page(reports, names, title))
+    json_out, html_out = write_reports(result, json_path, render_page(reports, [e.tiles for e in done], names, title))
     return result, json_out, html_out

@@ -146,7 +146,9 @@ def _table(rows: dict[str, list], names: Sequence[str]) -> str:
     return f"<table>{head}{body}</table>"
 
 
-def render_page(reports: Sequence[dict], names: Sequence[str], title: str) -> str:
+def render_page(
+    reports: Sequence[dict], tiles: Sequence[Sequence[tuple[int, np.ndarray]]], names: Sequence[str], title: str
+) -> str:
     """One page for one report, or a side-by-side page for several."""
     keys: list[str] = []
     for report in reports:
@@ -168,8 +170,8 @@ def render_page(reports: Sequence[dict], names: Sequence[str], title: str) -> st
     parts.append("<h2>Summary</h2>" + _table(rows, names))
     for caption, uri in report_plots(reports, names):
         parts.append(f"<h2>{html.escape(caption)}</h2><img src='{uri}' alt='{html.escape(caption)}'>")
-    for report, name in zip(reports, names, strict=True):
-        sheet = contact_sheet(report.get("_tiles", []))
+    for report_tiles, name in zip(tiles, names, strict=True):
+        sheet = contact_sheet(report_tiles)
         if sheet is not None:
             parts.append(
                 f"<h2>Contact sheet: {html.escape(name)}</h2><p>Green: body points given to the model; "

@@ -34,6 +34,14 @@ IDENTITY_SAMPLES_PER_SECOND = 5
 Progress = Callable[[int, int], None]
 
 
+@dataclass
+class Evaluation:
+    """The report (JSON-ready) and the contact-sheet tiles the page embeds: (frame index, RGB tile)."""
+
+    report: dict
+    tiles: list[tuple[int, np.ndarray]]
+
+
 @dataclass(frozen=True)
 class EvalOptions:
     identity: IdentityMethod = "auto"
@@ -62,8 +70,10 @@ def _contact_tile(frame: np.ndarray, given: np.ndarray | None, found: np.ndarray
     return tile
 
 
-def evaluate_inputs(inputs: EvalInputs, options: EvalOptions = EvalOptions(), progress: Progress | None = None) -> dict:
-    """Run every metric over ``inputs``; returns the report (a JSON-ready dict) and keeps contact tiles."""
+def evaluate_inputs(
+    inputs: EvalInputs, options: EvalOptions = EvalOptions(), progress: Progress | None = None
+) -> Evaluation:
+    """Run every metric over ``inputs`` in one pass over the frames."""
     started = time.monotonic()
     n = inputs.num_frames
     poses = CharacterPoses(options.pose_backend)
@@ -133,8 +143,7 @@ def evaluate_inputs(inputs: EvalInputs, options: EvalOptions = EvalOptions(), pr
     report["summary"] = summarise(report)
     report["contact_frames"] = [i for i, _ in tiles]
     report["seconds"] = round(time.monotonic() - started, 2)
-    report["_tiles"] = tiles  # the page embeds them; write_report leaves them out of the JSON
-    return report
+    return Evaluation(report, tiles)
 
 
 FAMILIES = ("motion", "expression", "identity", "temporal", "reference")
@@ -170,7 +179,7 @@ def evaluate(
     work_dir: str | Path | None = None,
     options: EvalOptions = EvalOptions(),
     progress: Progress | None = None,
-) -> dict:
+) -> Evaluation:
     """Evaluate one output video; see docs/eval.md for the report's fields."""
     output = Path(output)
     if work_dir is None and segment_frames is None:
