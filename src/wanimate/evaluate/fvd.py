@@ -23,12 +23,17 @@ SIZE = 224
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to feature rows ``a`` and ``b`` (N, D)."""
+    import warnings
+
     from scipy import linalg
 
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a = np.cov(a, rowvar=False) if len(a) > 1 else np.zeros((a.shape[1], a.shape[1]))
     cov_b = np.cov(b, rowvar=False) if len(b) > 1 else np.zeros((b.shape[1], b.shape[1]))
-    root = linalg.sqrtm(cov_a @ cov_b)
+    with warnings.catch_warnings():
+        # A few clips give low-rank covariances: sqrtm warns, and its result is still the right one.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_a @ cov_b)
     root = root.real if np.iscomplexobj(root) else root
     value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
     return max(value, 0.0)
