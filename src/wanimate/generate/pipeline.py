@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -18,7 +19,9 @@ from wanimate.materials import Materials, load_materials
 from wanimate.video import FrameSequenceWriter, VideoWriter
 
 if TYPE_CHECKING:
+    from wanimate.materials.characters import CharacterMaterials
     from wanimate.models.loading import LoadedModel
+    from wanimate.multianimate.loading import MultiAnimateModel
 
 log = logging.getLogger("wanimate")
 
@@ -64,14 +67,81 @@ def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: fl
         apply_relight_lora(transformer, transformer._wanimate_relight_path, 0.0)
 
 
-def generate(
+@dataclass
+class _Prepared:
+    """What a run needs once inputs and weights are checked: the model, the materials, the resume key."""
+
+    model: Any  # the pipeline, or a MultiAnimateModel
+    materials: Any  # Materials or CharacterMaterials
+    settings: GenerateSettings
+    device: torch.device
+    key: str
+
+
+def _prepare_animate(
     materials: str | Path | Materials,
+    settings: GenerateSettings,
+    weights: str | None,
+    base: str | None,
+    model: LoadedModel | None,
+) -> _Prepared:
+    mats = materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
+    settings = dataclasses.replace(settings, mode=mats.mode)
+    device = settings.resolved_device()
+    if model is None:
+        from wanimate.models.loading import load_model
+
+        # Weights that will be quantized or offloaded (or sized by a budget) load on the host first.
+        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
+        model = load_model(weights or DEFAULT_WEIGHTS, dtype=settings.torch_dtype, device=target, base=base)
+    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
+    relight_scale = resolve_relight(settings, model, mats.mode)
+    _configure(model, settings, relight_scale)
+    key = settings.result_key(
+        materials=mats.fingerprint(), weights=model.source, layout=model.layout, relight=relight_scale
+    )
+    return _Prepared(model.pipeline, mats, settings, device, key)
+
+
+def _prepare_multianimate(
+    materials: str | Path | CharacterMaterials,
+    settings: GenerateSettings,
+    weights: str | None,
+    adapter: str,
+    base: str | None,
+    model: MultiAnimateModel | None,
+) -> _Prepared:
+    from wanimate.materials.characters import CharacterMaterials, load_character_materials
+    from wanimate.multianimate.loading import load_multianimate
+
+    mats = materials if isinstance(materials, CharacterMaterials) else load_character_materials(materials)
+    device = settings.resolved_device()
+    if model is None:
+        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
+        model = load_multianimate(
+            weights, adapter, characters=mats.characters, dtype=settings.torch_dtype, device=target, base=base
+        )
+    model.check_characters(mats.characters)
+    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
+    key = settings.result_key(
+        model="multianimate",
+        materials=mats.fingerprint(),
+        weights=model.source,
+        layout=model.layout,
+        adapter=model.adapter_source,
+    )
+    return _Prepared(model, mats, settings, device, key)
+
+
+def generate(
+    materials: str | Path | Materials | CharacterMaterials,
     output: str | Path,
     *,
     settings: GenerateSettings | None = None,
-    weights: str = DEFAULT_WEIGHTS,
+    weights: str | None = None,
+    adapter: str = "auto",
     base: str | None = None,
-    model: LoadedModel | None = None,
+    model: LoadedModel | MultiAnimateModel | None = None,
     work_dir: str | Path | None = None,
     resume: bool = True,
     keep_work: bool = False,
@@ -86,32 +156,27 @@ def generate(
     the same inputs and settings continues from the last finished segment. ``base``
     supplies the VAE, encoders and scheduler when ``weights`` is a single-file
     transformer (default: the official repo).
+
+    :class:`~wanimate.multianimate.settings.MultiAnimateSettings` runs MultiAnimate on N-character
+    materials: ``weights`` is then the Wan2.1-I2V base (default ``Wan-AI/Wan2.1-I2V-14B-720P``) and
+    ``adapter`` the MultiAnimate checkpoint (default: the smallest release that fits the characters).
     """
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
     settings = settings or GenerateSettings()
     settings.validate()
     output = Path(output)
     _check_output(output)
-    mats = materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
-    settings = dataclasses.replace(settings, mode=mats.mode)
-    device = settings.resolved_device()
-    if model is None:
-        from wanimate.models.loading import load_model
+    if isinstance(settings, MultiAnimateSettings):
+        run = _prepare_multianimate(materials, settings, weights, adapter, base, model)
+    else:
+        run = _prepare_animate(materials, settings, weights, base, model)
+    mats, notify = run.materials, progress or (lambda event: None)
 
-        # Weights that will be quantized or offloaded (or sized by a budget) load on the host first.
-        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
-        model = load_model(weights, dtype=settings.torch_dtype, device=target, base=base)
-    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
-    relight_scale = resolve_relight(settings, model, mats.mode)
-    _configure(model, settings, relight_scale)
-    notify = progress or (lambda event: None)
-
-    key = settings.result_key(
-        materials=mats.fingerprint(), weights=model.source, layout=model.layout, relight=relight_scale
-    )
-    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), key, resume=resume)
+    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), run.key, resume=resume)
     if work.discarded:
         log.warning("discarded %d saved segments made with other inputs or settings", work.discarded)
-    generator = SegmentGenerator(model.pipeline, mats, settings, device, progress=progress)
+    generator = SegmentGenerator(run.model, mats, run.settings, run.device, progress=progress)
     done = len(work.finished())
     if done < generator.plan.num_segments:
         state = None

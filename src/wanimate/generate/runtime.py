@@ -75,7 +75,8 @@ def load_device(settings: GenerateSettings, device: torch.device) -> torch.devic
     return torch.device("cpu") if needs_host_load(memory_options(settings)) else device
 
 
-def _signature(settings: GenerateSettings) -> tuple[Any, ...]:
+def runtime_signature(settings: GenerateSettings) -> tuple[Any, ...]:
+    """The options a prepared pipeline is committed to (changing them needs a fresh load)."""
     return (
         memory_options(settings),
         settings.attention,
@@ -87,22 +88,33 @@ def _signature(settings: GenerateSettings) -> tuple[Any, ...]:
     )
 
 
-def prepare_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device) -> None:
-    """Apply every speed/memory option of ``settings`` to ``pipe`` (a no-op when already applied)."""
-    from wanimate.models.attention import compile_blocks, set_attention
-    from wanimate.models.distill import apply_distill_lora
+def place_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device) -> None:
+    """Quantize, place or offload, and pick the attention backend: the options every Wan model shares."""
+    from wanimate.models.attention import set_attention
 
-    signature = _signature(settings)
-    applied = getattr(pipe, "_wanimate_runtime", None)
-    if applied is None:
-        apply_memory_options(pipe, memory_options(settings), device)
-        set_attention(pipe.transformer, settings.attention, device)
-        pipe._wanimate_runtime = signature
-    elif applied != signature:
+    apply_memory_options(pipe, memory_options(settings), device)
+    set_attention(pipe.transformer, settings.attention, device)
+
+
+def refuse_changed_runtime(applied: tuple[Any, ...], settings: GenerateSettings) -> None:
+    if applied != runtime_signature(settings):
         raise WanimateError(
             "this model was prepared with other speed/memory options; load it again to change "
             "--offload/--quantize/--attention/--compile/--cache"
         )
+
+
+def prepare_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device) -> None:
+    """Apply every speed/memory option of ``settings`` to ``pipe`` (a no-op when already applied)."""
+    from wanimate.models.attention import compile_blocks
+    from wanimate.models.distill import apply_distill_lora
+
+    applied = getattr(pipe, "_wanimate_runtime", None)
+    if applied is None:
+        place_pipeline(pipe, settings, device)
+        pipe._wanimate_runtime = runtime_signature(settings)
+    else:
+        refuse_changed_runtime(applied, settings)
     if settings.distill_lora is not None:
         apply_distill_lora(pipe, settings.distill_lora, settings.distill_scale)
     if applied is None:

@@ -8,7 +8,7 @@ the stream (rare, and only costs decoding time).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +19,21 @@ from wanimate.video import iter_frames
 MASK_THRESHOLD = 128  # masks may come from lossy mp4s (the official writer): threshold back to 0/255
 
 
-class FrameWindow:
-    """Random access by source index over a forward-only decoder, with a sliding cache."""
+FrameOpener = Callable[[], Iterator[np.ndarray]]
 
-    def __init__(self, path: Path, num_frames: int, *, binary: bool = False) -> None:
-        self.path = path
+
+class FrameWindow:
+    """Random access by source index over a forward-only decoder, with a sliding cache.
+
+    ``source`` is a video file, or a function that starts the frames from the beginning (an image
+    sequence); ``label`` names it in errors.
+    """
+
+    def __init__(
+        self, source: Path | FrameOpener, num_frames: int, *, binary: bool = False, label: str | None = None
+    ) -> None:
+        self._open: FrameOpener = (lambda: iter_frames(source)) if isinstance(source, Path) else source
+        self.label = label or (source.name if isinstance(source, Path) else "frames")
         self.num_frames = num_frames
         self.binary = binary
         self._cache: dict[int, np.ndarray] = {}
@@ -31,7 +41,7 @@ class FrameWindow:
         self._next = 0
 
     def _restart(self) -> None:
-        self._decoder = iter_frames(self.path)
+        self._decoder = self._open()
         self._next = 0
         self._cache.clear()
 
@@ -44,7 +54,7 @@ class FrameWindow:
                 frame = next(self._decoder)
             except StopIteration:
                 raise WanimateError(
-                    f"{self.path.name} ended after {self._next} frames but {self.num_frames} were expected"
+                    f"{self.label} ended after {self._next} frames but {self.num_frames} were expected"
                 ) from None
             if self.binary:
                 frame = np.where(frame >= MASK_THRESHOLD, 255, 0).astype(np.uint8)

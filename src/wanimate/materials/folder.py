@@ -20,7 +20,9 @@ from wanimate.errors import WanimateError
 from wanimate.hashing import update_with_file
 from wanimate.video import probe_video
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what single-character (Wan2.2-Animate) folders are written as
+CHARACTERS_FORMAT_VERSION = 2  # version 2 adds the N-character layout of MultiAnimate (docs/multianimate.md)
+READABLE_VERSION = CHARACTERS_FORMAT_VERSION
 META_NAME = "meta.json"
 MATERIAL_FILES = {
     "ref": "src_ref.png",
@@ -54,17 +56,23 @@ class MaterialsMeta:
     audio: AudioSource | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    characters: int = 0  # 0: a single-character Wan2.2-Animate folder; N >= 1: MultiAnimate's N characters
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": "wanimate-materials", **asdict(self)}
+        data = asdict(self)
+        if self.characters:
+            data.update(format_version=max(self.format_version, CHARACTERS_FORMAT_VERSION), model="multianimate")
+        else:
+            data.pop("characters")
+        return {"format": "wanimate-materials", **data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MaterialsMeta:
         version = data.get("format_version")
-        if version is None or version > FORMAT_VERSION:
+        if version is None or version > READABLE_VERSION:
             raise WanimateError(
                 f"meta.json format version {version} is not supported (this wanimate reads up to "
-                f"{FORMAT_VERSION}); upgrade wanimate or re-run preprocessing"
+                f"{READABLE_VERSION}); upgrade wanimate or re-run preprocessing"
             )
         audio = data.get("audio")
         return cls(
@@ -76,6 +84,7 @@ class MaterialsMeta:
             audio=AudioSource(**audio) if audio else None,
             provenance=dict(data.get("provenance", {})),
             format_version=int(version),
+            characters=int(data.get("characters", 0)),
         )
 
 
@@ -125,6 +134,28 @@ class Materials:
         return digest.hexdigest()
 
 
+def read_meta(root: Path) -> MaterialsMeta | None:
+    """The folder's meta.json, or ``None`` when it has none (an official folder); a broken one is an error."""
+    meta_path = root / META_NAME
+    if not meta_path.is_file():
+        return None
+    try:
+        return MaterialsMeta.from_json(json.loads(meta_path.read_text()))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise WanimateError(f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing") from exc
+
+
+# MultiAnimate's own demo layout (read as it is by wanimate.materials.characters).
+DEMO_DIRS = ("source_frames", "pose", "masks")
+
+
+def is_character_folder(root: Path, meta: MaterialsMeta | None) -> bool:
+    """Whether ``root`` holds N-character MultiAnimate materials (ours, version 2, or its demo layout)."""
+    if meta is not None:
+        return meta.characters > 0
+    return all((root / name).is_dir() for name in DEMO_DIRS)
+
+
 def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
     """Validate a materials folder (ours or the official preprocessing's) and describe it.
 
@@ -134,13 +165,11 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
     root = Path(root)
     if not root.is_dir():
         raise WanimateError(f"materials folder not found: {root}")
-    meta_path = root / META_NAME
-    stored: MaterialsMeta | None = None
-    if meta_path.is_file():
-        try:
-            stored = MaterialsMeta.from_json(json.loads(meta_path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise WanimateError(f"{meta_path} is not valid materials metadata ({exc}); re-run preprocessing") from exc
+    stored = read_meta(root)
+    if is_character_folder(root, stored):
+        raise WanimateError(
+            f"{root} holds MultiAnimate materials (several characters); generate them with --model multianimate"
+        )
     has_replace_files = all((root / MATERIAL_FILES[n]).is_file() for n in ("bg", "mask"))
     resolved_mode: Mode = mode or (stored.mode if stored else ("replace" if has_replace_files else "animate"))
     if resolved_mode not in ("animate", "replace"):

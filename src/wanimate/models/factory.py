@@ -1,10 +1,12 @@
-"""Random-weight Wan-Animate pipelines of named sizes.
+"""Random-weight Wan pipelines of named sizes: Wan2.2-Animate-14B and the Wan2.1-I2V-14B base of MultiAnimate.
 
 Tests and benchmarks need the real architecture without a 35 GB download. ``tiny``
 runs a whole multi-segment generation in about a second on CPU; ``mid`` has a
 realistic VAE and motion encoder with a small DiT; ``full`` is the 14B DiT config
 (its text and image encoders are shrunk, since benchmarks feed them no real text).
-Every build is deterministic for a given seed.
+The I2V transformer is the Animate config without the motion encoder and face
+adapters: the two 14B models share their blocks. Every build is deterministic for a
+given seed.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from typing import Any
 import torch
 from diffusers import (
     AutoencoderKLWan,
+    FlowMatchEulerDiscreteScheduler,
     UniPCMultistepScheduler,
     WanAnimatePipeline,
     WanAnimateTransformer3DModel,
+    WanImageToVideoPipeline,
+    WanTransformer3DModel,
 )
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
@@ -30,6 +35,7 @@ from transformers import (
 )
 
 from wanimate.errors import WanimateError
+from wanimate.models.families import ANIMATE, ModelFamily
 
 
 @dataclass(frozen=True)
@@ -180,9 +186,22 @@ def build_transformer(cfg: ModelConfig, seed: int = 0) -> WanAnimateTransformer3
     return WanAnimateTransformer3DModel(**cfg.transformer).eval()
 
 
-def build_pipeline(name: str = "tiny", seed: int = 0, with_transformer: bool = True) -> WanAnimatePipeline:
-    """A complete random-weight pipeline; components are seeded one by one so each is reproducible alone."""
-    cfg = model_config(name)
+# WanAnimateTransformer3DModel arguments that belong to the motion encoder and face adapters.
+_ANIMATE_ONLY = ("latent_channels", "motion_", "face_", "inject_face_latents_blocks")
+
+
+def i2v_transformer_config(cfg: ModelConfig) -> dict[str, Any]:
+    """The ``WanTransformer3DModel`` kwargs of a size: the Animate DiT minus the motion and face parts."""
+    return {k: v for k, v in cfg.transformer.items() if not k.startswith(_ANIMATE_ONLY)}
+
+
+def build_i2v_transformer(cfg: ModelConfig, seed: int = 0) -> WanTransformer3DModel:
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(**i2v_transformer_config(cfg)).eval()
+
+
+def _components(cfg: ModelConfig, seed: int) -> dict[str, Any]:
+    """Tokenizer, umT5, CLIP tower, image processor and VAE of a size, each seeded on its own."""
     tokenizer = build_tokenizer(cfg.vocab)
     torch.manual_seed(seed)
     text_encoder = UMT5EncoderModel(
@@ -214,13 +233,32 @@ def build_pipeline(name: str = "tiny", seed: int = 0, with_transformer: bool = T
     image_processor = CLIPImageProcessor(crop_size=cfg.clip_image_size, size={"shortest_edge": cfg.clip_image_size})
     torch.manual_seed(seed + 2)
     vae = AutoencoderKLWan(**cfg.vae).eval()
-    transformer = build_transformer(cfg, seed + 3) if with_transformer else None
-    return WanAnimatePipeline(
+    return dict(
         tokenizer=tokenizer,
         text_encoder=text_encoder,
         vae=vae,
-        scheduler=build_scheduler(),
         image_processor=image_processor,
         image_encoder=image_encoder,
-        transformer=transformer,
     )
+
+
+def build_pipeline(name: str = "tiny", seed: int = 0, with_transformer: bool = True) -> WanAnimatePipeline:
+    """A complete random-weight pipeline; components are seeded one by one so each is reproducible alone."""
+    cfg = model_config(name)
+    parts = _components(cfg, seed)
+    transformer = build_transformer(cfg, seed + 3) if with_transformer else None
+    return WanAnimatePipeline(scheduler=build_scheduler(), transformer=transformer, **parts)
+
+
+def build_i2v_pipeline(name: str = "tiny", seed: int = 0) -> WanImageToVideoPipeline:
+    """A random Wan2.1-I2V pipeline of a size (MultiAnimate's base), seeded like :func:`build_pipeline`."""
+    cfg = model_config(name)
+    parts = _components(cfg, seed)
+    return WanImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=build_i2v_transformer(cfg, seed + 3), **parts
+    )
+
+
+def build_family_pipeline(family: ModelFamily, name: str, seed: int = 0) -> Any:
+    """``random:<name>`` for a family: the Animate pipeline or the Wan2.1-I2V one."""
+    return build_pipeline(name, seed) if family is ANIMATE else build_i2v_pipeline(name, seed)

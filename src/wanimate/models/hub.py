@@ -24,9 +24,11 @@ def looks_like_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(text)) and ".." not in text
 
 
-def download_hint(repo_id: str) -> str:
+def download_hint(repo_id: str, folder: str | None = None, option: str = "--weights") -> str:
     local = "./" + repo_id.split("/")[-1]
-    return f"`hf download {repo_id} --local-dir {local}` and pass `--weights {local}`"
+    include = f" --include '{folder}/*'" if folder else ""
+    target = f"{local}/{folder}" if folder else local
+    return f"`hf download {repo_id}{include} --local-dir {local}` and pass `{option} {target}`"
 
 
 @contextmanager
@@ -48,19 +50,32 @@ def hub_progress(enabled: bool) -> Iterator[None]:
             enable_progress_bars()
 
 
-def resolve_repo(repo_id: str, revision: str | None = None, progress: bool = True) -> Path:
-    """The local snapshot folder of ``repo_id``, downloading what is missing (or, offline, the cached copy)."""
+def resolve_repo(
+    repo_id: str,
+    revision: str | None = None,
+    progress: bool = True,
+    *,
+    folder: str | None = None,
+    option: str = "--weights",
+) -> Path:
+    """The local snapshot folder of ``repo_id``, downloading what is missing (or, offline, the cached copy).
+
+    ``folder`` limits the download to one subfolder (a repo holding several checkpoints); ``option``
+    names the command-line option the hint tells the user to pass.
+    """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
+    patterns = [f"{folder}/*"] if folder else None
     try:
         with hub_progress(progress):
-            return Path(snapshot_download(repo_id, revision=revision))
+            return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns))
     except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError) as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        what = f"{repo_id}/{folder}" if folder else repo_id
         raise WanimateError(
-            f"weights {repo_id!r} are not in the Hugging Face cache and could not be downloaded ({reason}); "
-            f"download them with {download_hint(repo_id)}"
+            f"weights {what!r} are not in the Hugging Face cache and could not be downloaded ({reason}); "
+            f"download them with {download_hint(repo_id, folder, option)}"
         ) from exc
 
 

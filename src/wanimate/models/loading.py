@@ -1,9 +1,10 @@
-"""Load Wan2.2-Animate-14B weights in any layout into a diffusers ``WanAnimatePipeline``.
+"""Load Wan weights in any layout into a diffusers pipeline: Wan2.2-Animate-14B or Wan2.1-I2V-14B.
 
 One entry point, :func:`load_model`, accepts what users actually have: the official hub repo (converted
 once, then cached), the diffusers repo, a local folder of either layout, a single ComfyUI-style
 transformer file on top of a base, or ``random:<size>`` for tests. Every layout ends in the same
-diffusers/transformers classes with the same dtype rules, so they produce identical outputs.
+diffusers/transformers classes with the same dtype rules, so they produce identical outputs. The
+``family`` (:mod:`wanimate.models.families`) picks the classes and refuses weights of another family.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from wanimate.errors import WanimateError
 from wanimate.models import hub, official, official_io
+from wanimate.models.families import ANIMATE, FAMILIES, ModelFamily, check_diffusers, check_official, describe_official
 from wanimate.models.official_io import LORA_FILE, LORA_PEFT_DIR, find_relight_lora
 
 DIFFUSERS_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_encoder", "image_processor", "scheduler")
@@ -37,10 +39,11 @@ LAYOUT_HELP = (
 class LoadedModel:
     """A ready pipeline plus where it came from; ``relight_lora`` is set when the weights ship the LoRA."""
 
-    pipeline: Any  # diffusers.WanAnimatePipeline
+    pipeline: Any  # the family's diffusers pipeline (WanAnimatePipeline or WanImageToVideoPipeline)
     layout: str  # "diffusers" | "official" | "single-file" | "random"
     source: str
     relight_lora: Path | None
+    family: ModelFamily = ANIMATE
 
 
 def detect_layout(folder: Path) -> str:
@@ -65,8 +68,9 @@ def detect_layout(folder: Path) -> str:
 
 
 def load_model(
-    weights: str | Path = hub.DEFAULT_REPO,
+    weights: str | Path | None = None,
     *,
+    family: ModelFamily = ANIMATE,
     dtype: torch.dtype = torch.bfloat16,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -75,28 +79,30 @@ def load_model(
 ) -> LoadedModel:
     """Build the pipeline for ``weights``; all components end on ``device``, the transformer in ``dtype``.
 
-    The text and image encoders also use ``dtype``; the VAE stays float32 like the official pipeline.
-    ``base`` (a folder or hub id, default the official repo) supplies the other components when
-    ``weights`` is a single transformer file. ``revision`` pins a hub revision.
+    ``weights`` defaults to the family's official hub repo. The text and image encoders also use
+    ``dtype``; the VAE stays float32 like the official pipeline. ``base`` (a folder or hub id, default
+    the official repo) supplies the other components when ``weights`` is a single transformer file.
+    ``revision`` pins a hub revision. Weights of another family are refused with one line.
     """
     device = torch.device(device)
-    weights = str(weights)
+    weights = str(weights) if weights is not None else family.default_repo
     with _progress(progress):
         if weights.startswith("random:"):
-            from wanimate.models.factory import build_pipeline
+            from wanimate.models.factory import build_family_pipeline
 
-            pipe = build_pipeline(weights.removeprefix("random:"))
+            pipe = build_family_pipeline(family, weights.removeprefix("random:"))
             pipe.transformer.to(dtype)
-            return LoadedModel(pipe.to(device), "random", weights, None)
+            return LoadedModel(pipe.to(device), "random", weights, None, family)
         path = Path(weights).expanduser()
         if path.is_file():
-            return _load_single_file(path.resolve(), base or hub.DEFAULT_REPO, dtype, device, progress)
-        where = _resolve_folder(weights, revision, progress)
+            return _load_single_file(path.resolve(), base or family.default_repo, dtype, device, progress, family)
+        where = _resolve_folder(weights, revision, progress, family)
         if where.load_as == "official":
-            pipe = _load_official(where.folder, dtype, device)
+            pipe = _load_official(where.folder, dtype, device, family)
         else:
-            pipe = _load_diffusers(where.folder, dtype)
-        return LoadedModel(pipe.to(device), where.layout, where.source, find_relight_lora(where.folder))
+            pipe = _load_diffusers(where.folder, dtype, family)
+        lora = find_relight_lora(where.folder) if family is ANIMATE else None
+        return LoadedModel(pipe.to(device), where.layout, where.source, lora, family)
 
 
 @dataclass(frozen=True)
@@ -107,22 +113,57 @@ class _Resolved:
     source: str
 
 
-def _resolve_folder(weights: str, revision: str | None, progress: bool) -> _Resolved:
-    """Find the folder behind ``weights``; an official hub repo resolves to its cached conversion."""
+def _resolve_folder(weights: str, revision: str | None, progress: bool, family: ModelFamily) -> _Resolved:
+    """Find the folder behind ``weights``; an official hub repo resolves to its cached conversion.
+
+    The folder is checked to hold ``family``'s weights before anything is converted or read.
+    """
     path = Path(weights).expanduser()
     if path.is_dir():
         layout = detect_layout(path)
+        _check_family(path.resolve(), layout, family)
         return _Resolved(path.resolve(), layout, layout, str(path.resolve()))
     if not hub.looks_like_repo_id(weights):
-        raise WanimateError(f"weights {weights!r} is not a file, a folder or a hub repo id like {hub.DEFAULT_REPO}")
+        raise WanimateError(f"weights {weights!r} is not a file, a folder or a hub repo id like {family.default_repo}")
     snapshot = hub.resolve_repo(weights, revision, progress)
     source = f"{weights}@{snapshot.name}"
-    if detect_layout(snapshot) == "diffusers":
+    layout = detect_layout(snapshot)
+    _check_family(snapshot, layout, family, label=weights)
+    if layout == "diffusers":
         return _Resolved(snapshot, "diffusers", "diffusers", source)
     converted = hub.converted_dir(weights, snapshot)
     if not converted.is_dir():
         convert_weights(snapshot, converted, progress=progress)
     return _Resolved(converted, "diffusers", "official", source)
+
+
+def _check_family(folder: Path, layout: str, family: ModelFamily, label: str | None = None) -> None:
+    """Refuse a folder of another model family (from its configs only; no tensor is read)."""
+    where = label or str(folder)
+    if layout == "official":
+        official_io.official_dit_config(folder, family)
+        return
+    index = json.loads((folder / "model_index.json").read_text())
+    config_path = folder / "transformer" / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    check_diffusers(family, index, config, where)
+
+
+def detect_official_family(folder: Path) -> ModelFamily:
+    """Which family an official folder holds (Animate has the motion encoder; Wan2.1-I2V does not)."""
+    keys = set(official_io.safetensors_shapes(official_io.dit_shards(folder)))
+    config = json.loads((folder / official_io.DIT_CONFIG).read_text())
+    for family in FAMILIES:
+        try:
+            check_official(family, config, keys, str(folder))
+        except WanimateError:
+            continue
+        return family
+    raise WanimateError(
+        f"{folder} holds a Wan DiT wanimate does not run ({describe_official(config, keys)}); "
+        + " or ".join(f"{f.title} ({f.default_repo})" for f in FAMILIES)
+        + " are supported"
+    )
 
 
 @contextmanager
@@ -142,35 +183,35 @@ def _progress(enabled: bool) -> Iterator[None]:
             (module.enable_progress_bar if was else module.disable_progress_bar)()
 
 
-def _load_diffusers(folder: Path, dtype: torch.dtype, transformer: Any = None) -> Any:
-    from diffusers import AutoencoderKLWan, WanAnimatePipeline, WanAnimateTransformer3DModel
+def _load_diffusers(folder: Path, dtype: torch.dtype, family: ModelFamily, transformer: Any = None) -> Any:
+    from diffusers import AutoencoderKLWan
 
     if transformer is None:
-        transformer = WanAnimateTransformer3DModel.from_pretrained(folder, subfolder="transformer", torch_dtype=dtype)
+        transformer = family.transformer_cls().from_pretrained(folder, subfolder="transformer", torch_dtype=dtype)
     vae = AutoencoderKLWan.from_pretrained(folder, subfolder="vae", torch_dtype=torch.float32)
-    return WanAnimatePipeline.from_pretrained(folder, transformer=transformer, vae=vae, torch_dtype=dtype)
+    return family.pipeline_cls().from_pretrained(folder, transformer=transformer, vae=vae, torch_dtype=dtype)
 
 
-def _load_official(folder: Path, dtype: torch.dtype, device: torch.device, transformer: Any = None) -> Any:
-    from diffusers import WanAnimatePipeline
-
-    from wanimate.models.factory import build_scheduler
-
+def _load_official(
+    folder: Path, dtype: torch.dtype, device: torch.device, family: ModelFamily, transformer: Any = None
+) -> Any:
     if transformer is None:
-        transformer = official_io.load_official_transformer(folder, dtype, device)
+        transformer = official_io.load_official_transformer(folder, dtype, device, family)
     image_encoder = official_io.load_official_image_encoder(folder, dtype)
-    return WanAnimatePipeline(
+    return family.pipeline_cls()(
         tokenizer=official_io.load_official_tokenizer(folder),
         text_encoder=official_io.load_official_text_encoder(folder, dtype),
         vae=official_io.load_official_vae(folder),
-        scheduler=build_scheduler(),
+        scheduler=family.build_scheduler(),
         image_processor=official_io.official_image_processor(image_encoder),
         image_encoder=image_encoder,
         transformer=transformer,
     )
 
 
-def _load_single_file(path: Path, base: str, dtype: torch.dtype, device: torch.device, progress: bool) -> LoadedModel:
+def _load_single_file(
+    path: Path, base: str, dtype: torch.dtype, device: torch.device, progress: bool, family: ModelFamily
+) -> LoadedModel:
     """A lone transformer file (native, ComfyUI-prefixed or diffusers keys) on top of ``base``'s components.
 
     The file's keys are converted with :mod:`wanimate.models.official` and assigned strictly; diffusers'
@@ -183,34 +224,34 @@ def _load_single_file(path: Path, base: str, dtype: torch.dtype, device: torch.d
     if Path(base).expanduser().is_file():
         raise WanimateError(f"--base must be a folder or hub repo id, not a file ({base})")
     try:
-        where = _resolve_folder(base, None, progress)
+        where = _resolve_folder(base, None, progress, family)
     except WanimateError as exc:
         raise WanimateError(f"{path.name} needs a base for its other components (pass base=...): {exc}") from exc
     folder = where.folder
     if where.load_as == "official":
-        config = official_io.official_dit_config(folder)
+        config = official_io.official_dit_config(folder, family)
     else:
-        from diffusers import WanAnimateTransformer3DModel
-
-        config = dict(WanAnimateTransformer3DModel.load_config(folder / "transformer"))
+        config = dict(family.transformer_cls().load_config(folder / "transformer"))
     keys = list(official_io.safetensors_shapes([path]))
     tensors = official_io.iter_safetensors(path)
     if official.is_native_dit(keys):
         tensors = official.dit_native_to_diffusers(tensors, keys)
-    transformer = official_io.build_transformer(config, tensors, dtype, device)
+    transformer = official_io.build_transformer(config, tensors, dtype, device, family)
     if where.load_as == "official":
-        pipe = _load_official(folder, dtype, device, transformer)
+        pipe = _load_official(folder, dtype, device, family, transformer)
     else:
-        pipe = _load_diffusers(folder, dtype, transformer)
-    return LoadedModel(pipe.to(device), "single-file", str(path), find_relight_lora(folder))
+        pipe = _load_diffusers(folder, dtype, family, transformer)
+    lora = find_relight_lora(folder) if family is ANIMATE else None
+    return LoadedModel(pipe.to(device), "single-file", str(path), lora, family)
 
 
 def convert_weights(src: str | Path, dst: Path, *, progress: bool = True) -> Path:
     """Write an official-layout folder or hub repo as a diffusers folder at ``dst`` (atomically).
 
-    Components are converted one at a time and the DiT shard by shard, so peak memory stays at one
-    shard plus the text encoder. The relighting LoRA is placed at ``dst/relighting_lora.ckpt`` (or
-    ``dst/relighting_lora/`` for a PEFT-only source) where :func:`load_model` finds it again.
+    The family (Wan2.2-Animate or Wan2.1-I2V) is read from the folder. Components are converted one at
+    a time and the DiT shard by shard, so peak memory stays at one shard plus the text encoder. The
+    relighting LoRA is placed at ``dst/relighting_lora.ckpt`` (or ``dst/relighting_lora/`` for a
+    PEFT-only source) where :func:`load_model` finds it again.
     """
     dst = Path(dst)
     if dst.exists():
@@ -224,12 +265,13 @@ def convert_weights(src: str | Path, dst: Path, *, progress: bool = True) -> Pat
         raise WanimateError(f"{src} is not a folder or a hub repo id")
     if detect_layout(folder) != "official":
         raise WanimateError(f"{src} is already in the diffusers layout; pass it to --weights directly")
+    family = detect_official_family(folder)
     partial = dst.with_name(dst.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
         with _progress(progress):
-            _write_diffusers(folder, partial, progress)
+            _write_diffusers(folder, partial, progress, family)
         partial.rename(dst)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -237,15 +279,13 @@ def convert_weights(src: str | Path, dst: Path, *, progress: bool = True) -> Pat
     return dst
 
 
-def _write_diffusers(folder: Path, out: Path, progress: bool) -> None:
+def _write_diffusers(folder: Path, out: Path, progress: bool, family: ModelFamily) -> None:
     import diffusers
     from tqdm.auto import tqdm
 
-    from wanimate.models.factory import build_scheduler
-
     steps = ["transformer", "vae", "text_encoder", "image_encoder", "tokenizer", "scheduler", "relighting LoRA"]
     bar = tqdm(steps, desc="converting", disable=not progress)
-    _write_transformer(folder, out / "transformer")
+    _write_transformer(folder, out / "transformer", family)
     bar.update()
     official_io.load_official_vae(folder).save_pretrained(out / "vae")
     bar.update()
@@ -260,7 +300,8 @@ def _write_diffusers(folder: Path, out: Path, progress: bool) -> None:
     tokenizer = official_io.load_official_tokenizer(folder)
     tokenizer.save_pretrained(out / "tokenizer")
     bar.update()
-    build_scheduler().save_pretrained(out / "scheduler")
+    scheduler = family.build_scheduler()
+    scheduler.save_pretrained(out / "scheduler")
     bar.update()
     lora = find_relight_lora(folder)
     if lora is not None and lora.is_file():
@@ -270,28 +311,27 @@ def _write_diffusers(folder: Path, out: Path, progress: bool) -> None:
     bar.update()
     bar.close()
     index = {
-        "_class_name": "WanAnimatePipeline",
+        "_class_name": family.pipeline_class,
         "_diffusers_version": diffusers.__version__,
         "image_encoder": ["transformers", type(image_encoder).__name__],
         "image_processor": ["transformers", "CLIPImageProcessor"],
-        "scheduler": ["diffusers", "UniPCMultistepScheduler"],
+        "scheduler": ["diffusers", type(scheduler).__name__],
         "text_encoder": ["transformers", "UMT5EncoderModel"],
         "tokenizer": ["transformers", type(tokenizer).__name__],
-        "transformer": ["diffusers", "WanAnimateTransformer3DModel"],
+        "transformer": ["diffusers", family.transformer_class],
         "vae": ["diffusers", "AutoencoderKLWan"],
     }
     (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
-def _write_transformer(folder: Path, out: Path) -> None:
+def _write_transformer(folder: Path, out: Path, family: ModelFamily) -> None:
     """Convert the DiT shard by shard into diffusers' sharded safetensors layout (stored dtype kept)."""
     from accelerate import init_empty_weights
-    from diffusers import WanAnimateTransformer3DModel
     from safetensors.torch import save_file
 
     out.mkdir(parents=True)
     with init_empty_weights():
-        WanAnimateTransformer3DModel.from_config(official_io.official_dit_config(folder)).save_config(out)
+        family.transformer_cls().from_config(official_io.official_dit_config(folder, family)).save_config(out)
     shards = official_io.dit_shards(folder)
     all_keys = list(official_io.safetensors_shapes(shards))
     weight_map: dict[str, str] = {}

@@ -1,6 +1,8 @@
-"""Key conversion between the official Wan2.2-Animate checkpoints and the diffusers/transformers classes.
+"""Key conversion between the official Wan checkpoints and the diffusers/transformers classes.
 
-The official release ships four native state dicts (the DiT, ``Wan2.1_VAE.pth``, the umT5 encoder
+Wan2.2-Animate-14B and Wan2.1-I2V-14B (MultiAnimate's base) share the native DiT names of the blocks,
+embedders and head; Animate adds the motion encoder and face adapters. The official release ships four
+native state dicts (the DiT, ``Wan2.1_VAE.pth``, the umT5 encoder
 ``.pth`` and the open-clip XLM-RoBERTa ViT-H/14 ``.pth``). Each component gets a forward map
 (native -> diffusers/transformers) used when loading, and its exact inverse (used to write official-layout
 test fixtures and checked against the forward map on the real 14B key list). The maps work key by key on
@@ -233,6 +235,36 @@ def is_native_dit(keys: Iterable[str]) -> bool:
     return any(".self_attn." in k or k.removeprefix(COMFY_PREFIX).startswith("head.head") for k in keys)
 
 
+def _wan_core_config(official: Mapping[str, Any], s: Mapping[str, torch.Size]) -> dict[str, Any]:
+    """The transformer config fields every Wan DiT with the CLIP image branch shares, from native shapes."""
+    dim = s["patch_embedding.weight"][0]
+    num_heads = int(official.get("num_heads", 40))
+    patch = official.get("patch_size", (1, 2, 2))
+    return {
+        "patch_size": list(patch),
+        "num_attention_heads": num_heads,
+        "attention_head_dim": int(dim) // num_heads,
+        "in_channels": int(s["patch_embedding.weight"][1]),
+        "out_channels": int(s["head.head.weight"][0]) // (patch[0] * patch[1] * patch[2]),
+        "text_dim": int(s["text_embedding.0.weight"][1]),
+        "freq_dim": int(s["time_embedding.0.weight"][1]),
+        "ffn_dim": int(s["blocks.0.ffn.0.weight"][0]),
+        "num_layers": len({k.split(".")[1] for k in s if k.startswith("blocks.")}),
+        "cross_attn_norm": bool(official.get("cross_attn_norm", True)),
+        "qk_norm": "rms_norm_across_heads" if official.get("qk_norm", True) else None,
+        "eps": float(official.get("eps", 1e-6)),
+        "image_dim": int(s["img_emb.proj.0.weight"][0]),
+        "added_kv_proj_dim": int(s["blocks.0.cross_attn.k_img.weight"][1]),
+        "rope_max_seq_len": 1024,
+        "pos_embed_seq_len": None,
+    }
+
+
+def i2v_diffusers_config(official: Mapping[str, Any], shapes: Mapping[str, torch.Size]) -> dict[str, Any]:
+    """A ``WanTransformer3DModel`` config for an official Wan2.1-I2V DiT (config.json plus native shapes)."""
+    return _wan_core_config(official, {k.removeprefix(COMFY_PREFIX): v for k, v in shapes.items()})
+
+
 def dit_diffusers_config(official: Mapping[str, Any], shapes: Mapping[str, torch.Size]) -> dict[str, Any]:
     """A ``WanAnimateTransformer3DModel`` config from the official ``config.json`` plus native tensor shapes.
 
@@ -240,9 +272,8 @@ def dit_diffusers_config(official: Mapping[str, Any], shapes: Mapping[str, torch
     shapes instead keeps small test checkpoints (and any future variant) loadable by the same path.
     """
     s = {k.removeprefix(COMFY_PREFIX): v for k, v in shapes.items()}
-    dim = s["patch_embedding.weight"][0]
-    num_heads = int(official.get("num_heads", 40))
-    num_layers = len({k.split(".")[1] for k in s if k.startswith("blocks.")})
+    core = _wan_core_config(official, s)
+    num_layers = core["num_layers"]
     n_res = _motion_conv_count(s) - 1
     size = 2 ** (n_res + 2)
     channels = {str(size): int(s[_ME + "0.0.weight"][0])}
@@ -253,25 +284,9 @@ def dit_diffusers_config(official: Mapping[str, Any], shapes: Mapping[str, torch
     default = {k: WAN_ANIMATE_MOTION_ENCODER_CHANNEL_SIZES[k] for k in channels}
     face_hidden = int(s["face_encoder.conv2.conv.weight"][0])
     n_fuser = len({k.split(".")[2] for k in s if k.startswith("face_adapter.fuser_blocks.")})
-    patch = official.get("patch_size", (1, 2, 2))
     return {
-        "patch_size": list(patch),
-        "num_attention_heads": num_heads,
-        "attention_head_dim": int(dim) // num_heads,
-        "in_channels": int(s["patch_embedding.weight"][1]),
+        **core,
         "latent_channels": int(s["pose_patch_embedding.weight"][1]),
-        "out_channels": int(s["head.head.weight"][0]) // (patch[0] * patch[1] * patch[2]),
-        "text_dim": int(s["text_embedding.0.weight"][1]),
-        "freq_dim": int(s["time_embedding.0.weight"][1]),
-        "ffn_dim": int(s["blocks.0.ffn.0.weight"][0]),
-        "num_layers": num_layers,
-        "cross_attn_norm": bool(official.get("cross_attn_norm", True)),
-        "qk_norm": "rms_norm_across_heads" if official.get("qk_norm", True) else None,
-        "eps": float(official.get("eps", 1e-6)),
-        "image_dim": int(s["img_emb.proj.0.weight"][0]),
-        "added_kv_proj_dim": int(s["blocks.0.cross_attn.k_img.weight"][1]),
-        "rope_max_seq_len": 1024,
-        "pos_embed_seq_len": None,
         "motion_encoder_channel_sizes": None if channels == default else channels,
         "motion_encoder_size": size,
         "motion_style_dim": int(s[_ME + f"{n_res + 1}.weight"][0]),
@@ -285,10 +300,14 @@ def dit_diffusers_config(official: Mapping[str, Any], shapes: Mapping[str, torch
 
 
 def dit_official_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The official ``config.json`` fields for a diffusers transformer config (used to write fixtures)."""
+    """The official ``config.json`` fields for a diffusers transformer config (used to write fixtures).
+
+    An Animate config (it has ``motion_encoder_dim``) gives a ``WanAnimateModel`` config; any other a
+    Wan2.1 ``WanModel`` I2V config, as ``Wan-AI/Wan2.1-I2V-14B-720P`` ships it.
+    """
     heads = int(config["num_attention_heads"])
-    return {
-        "_class_name": "WanAnimateModel",
+    animate = "motion_encoder_dim" in config
+    common = {
         "patch_size": list(config["patch_size"]),
         "text_len": 512,
         "in_dim": int(config["in_channels"]),
@@ -303,6 +322,12 @@ def dit_official_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "qk_norm": config["qk_norm"] is not None,
         "cross_attn_norm": bool(config["cross_attn_norm"]),
         "eps": float(config["eps"]),
+    }
+    if not animate:
+        return {"_class_name": "WanModel", "model_type": "i2v", **common}
+    return {
+        "_class_name": "WanAnimateModel",
+        **common,
         "motion_encoder_dim": int(config["motion_encoder_dim"]),
         "use_img_emb": True,
     }

@@ -1,4 +1,4 @@
-"""Reading an official-layout Wan2.2-Animate folder into diffusers/transformers components.
+"""Reading an official-layout Wan folder (Wan2.2-Animate-14B or Wan2.1-I2V-14B) into diffusers components.
 
 Everything here streams: DiT shards are converted and assigned one at a time into a model built on the
 meta device, and pickled ``.pth`` files are memory-mapped, so the 35 GB DiT never exists twice in memory.
@@ -18,6 +18,7 @@ from safetensors import safe_open
 
 from wanimate.errors import WanimateError
 from wanimate.models import official
+from wanimate.models.families import ANIMATE, ModelFamily, check_official
 
 DIT_CONFIG = "config.json"
 VAE_FILE = "Wan2.1_VAE.pth"
@@ -83,10 +84,15 @@ def iter_safetensors(file: Path) -> Iterator[tuple[str, Tensor]]:
             yield key, f.get_tensor(key)
 
 
-def official_dit_config(folder: Path) -> dict[str, Any]:
-    """The diffusers transformer config of an official folder (its ``config.json`` plus shard shapes)."""
+def official_dit_config(folder: Path, family: ModelFamily = ANIMATE) -> dict[str, Any]:
+    """The diffusers transformer config of an official folder (its ``config.json`` plus shard shapes).
+
+    A DiT of another family is refused here, before any tensor is read.
+    """
     cfg = json.loads((folder / DIT_CONFIG).read_text())
-    return official.dit_diffusers_config(cfg, safetensors_shapes(dit_shards(folder)))
+    shapes = safetensors_shapes(dit_shards(folder))
+    check_official(family, cfg, set(shapes), str(folder))
+    return family.diffusers_config(cfg, shapes)
 
 
 def param_dtype(name: str, dtype: torch.dtype, keep_fp32: Iterable[str]) -> torch.dtype:
@@ -99,23 +105,23 @@ def build_transformer(
     tensors: Iterable[tuple[str, Tensor]],
     dtype: torch.dtype,
     device: torch.device,
+    family: ModelFamily = ANIMATE,
 ) -> Any:
-    """A ``WanAnimateTransformer3DModel`` from diffusers-named tensors, each cast and moved as it arrives.
+    """The family's diffusers transformer from diffusers-named tensors, each cast and moved as it arrives.
 
     The same dtype rule as ``from_pretrained`` keeps every layout numerically identical to a diffusers
     folder. Missing or unknown tensors are an error rather than silently random weights.
     """
     from accelerate import init_empty_weights
-    from diffusers import WanAnimateTransformer3DModel
 
     with init_empty_weights():
-        model = WanAnimateTransformer3DModel.from_config(config)
+        model = family.transformer_cls().from_config(config)
     expected = set(model.state_dict())
     keep = model._keep_in_fp32_modules or []
     seen: set[str] = set()
     for key, value in tensors:
         if key not in expected:
-            raise WanimateError(f"the transformer checkpoint has an unexpected tensor {key!r}; is it Wan-Animate?")
+            raise WanimateError(f"the transformer checkpoint has an unexpected tensor {key!r}; is it {family.title}?")
         assign_tensor(model, key, value.to(device=device, dtype=param_dtype(key, dtype, keep)))
         seen.add(key)
     missing = sorted(expected - seen)
@@ -134,15 +140,18 @@ def assign_tensor(model: torch.nn.Module, key: str, value: Tensor) -> None:
         module._buffers[name] = value
 
 
-def load_official_transformer(folder: Path, dtype: torch.dtype, device: torch.device) -> Any:
+def load_official_transformer(
+    folder: Path, dtype: torch.dtype, device: torch.device, family: ModelFamily = ANIMATE
+) -> Any:
     shards = dit_shards(folder)
     all_keys = list(safetensors_shapes(shards))
+    config = official_dit_config(folder, family)
 
     def tensors() -> Iterator[tuple[str, Tensor]]:
         for shard in shards:
             yield from official.dit_native_to_diffusers(iter_safetensors(shard), all_keys)
 
-    return build_transformer(official_dit_config(folder), tensors(), dtype, device)
+    return build_transformer(config, tensors(), dtype, device, family)
 
 
 def load_official_vae(folder: Path) -> Any:
