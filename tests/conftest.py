@@ -57,3 +57,13 @@ def tiny_materials(tmp_path_factory: pytest.TempPathFactory):
     from wanimate.materials.synthetic import write_materials
 
     return load_materials(write_materials(tmp_path_factory.mktemp("tiny-materials") / "m", num_frames=17))
+
+
+@pytest.fixture(scope="module")
+def tiny_character_materials(tmp_path_factory: pytest.TempPathFactory):
+    """9 frames of three swaying figures at 48x32: one MultiAnimate segment of 9."""
+    from wanimate.materials.characters import load_character_materials
+    from wanimate.materials.synthetic import write_character_materials
+
+    root = tmp_path_factory.mktemp("tiny-characters") / "m"
+    return load_character_materials(write_character_materials(root, characters=3, num_frames=9, height=32, width=48))

@@ -3,32 +3,69 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from wanimate.generate.settings import DEFAULT_NEGATIVE_PROMPT, DEFAULT_PROMPT, DEFAULT_WEIGHTS
+from wanimate.errors import WanimateError
+
+MODELS = ("auto", "animate", "multianimate")
+
+
+def materials_model(materials: Path) -> str:
+    """``multianimate`` for an N-character folder (ours or MultiAnimate's demo layout), else ``animate``."""
+    from wanimate.materials.folder import is_character_folder, read_meta
+
+    if materials.is_dir() and is_character_folder(materials, read_meta(materials)):
+        return "multianimate"
+    return "animate"
+
+
+def settings_for(model: str, per_model: dict[str, Any], shared: dict[str, Any]) -> Any:
+    """The model's settings class with its own defaults wherever ``per_model`` leaves an option unset (None)."""
+    from wanimate.generate.settings import GenerateSettings
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    cls = MultiAnimateSettings if model == "multianimate" else GenerateSettings
+    return cls(**{k: v for k, v in per_model.items() if v is not None}, **shared)
 
 
 def generate_command(
     materials: Path = typer.Argument(..., help="Materials folder (from `wanimate preprocess` or the official one)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4 file."),
+    model: str = typer.Option(
+        "auto", help="auto (from the materials), animate (Wan2.2-Animate-14B) or multianimate (several characters)."
+    ),
     mode: str | None = typer.Option(None, help="animate or replace (default: the materials' mode)."),
-    weights: str = typer.Option(DEFAULT_WEIGHTS, help="Hub repo id, local folder, single file, or random:tiny."),
+    weights: str | None = typer.Option(
+        None,
+        help="Hub repo id, local folder, single file, or random:tiny (default: Wan-AI/Wan2.2-Animate-14B; for "
+        "multianimate the Wan2.1-I2V base, Wan-AI/Wan2.1-I2V-14B-720P).",
+    ),
+    adapter: str = typer.Option(
+        "auto",
+        help="multianimate: the MultiAnimate checkpoint: auto (smallest release that fits the characters), "
+        "multianimate-3, multianimate-7, a checkpoint folder or .safetensors, or random[:N].",
+    ),
     base: str | None = typer.Option(
         None, help="For a single-file transformer: where the VAE and encoders come from (hub id or folder)."
     ),
-    steps: int = typer.Option(20, help="Denoising steps per segment."),
-    guidance: float = typer.Option(1.0, help="CFG scale; above 1 adds a negative-prompt/blank-face pass."),
+    steps: int | None = typer.Option(None, help="Denoising steps per segment (default: 20; multianimate 50)."),
+    guidance: float | None = typer.Option(
+        None, help="CFG scale; above 1 adds a negative pass (default: 1.0; multianimate 1.5)."
+    ),
     shift: float = typer.Option(5.0, help="Flow-matching timestep shift."),
     seed: int = typer.Option(42, help="Random seed."),
-    segment_frames: int = typer.Option(77, help="Frames per segment (4n+1)."),
+    segment_frames: int | None = typer.Option(None, help="Frames per segment, 4n+1 (default: 77; multianimate 81)."),
     overlap: int = typer.Option(1, help="Temporal-guidance frames from the previous segment: 1 or 5."),
     relight: bool | None = typer.Option(
         None, "--relight/--no-relight", help="Relighting LoRA (default: on in replace mode when present)."
     ),
     relight_scale: float = typer.Option(1.0, help="Relighting LoRA strength."),
-    prompt: str = typer.Option(DEFAULT_PROMPT, help="Text prompt."),
-    negative_prompt: str = typer.Option(DEFAULT_NEGATIVE_PROMPT, help="Negative prompt (used when guidance > 1)."),
+    prompt: str | None = typer.Option(
+        None, help="Text prompt (default: the official one; multianimate: 'N person are dancing')."
+    ),
+    negative_prompt: str | None = typer.Option(None, help="Negative prompt, used when guidance > 1."),
     dtype: str = typer.Option("bf16", help="bf16, fp16 or fp32."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps ..."),
     clip_input: str = typer.Option(
@@ -71,25 +108,25 @@ def generate_command(
 
     from wanimate.generate.pipeline import generate
     from wanimate.generate.progress import RichProgress
-    from wanimate.generate.settings import GenerateSettings
 
+    if model not in MODELS:
+        raise WanimateError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
+    chosen_model = materials_model(materials) if model == "auto" else model
     if preset is not None:
         from wanimate.models.distill import preset_settings
 
         chosen = preset_settings(preset)
         steps, guidance, shift = chosen["steps"], chosen["guidance"], chosen["shift"]
-    settings = GenerateSettings(
+    per_model = dict(
+        steps=steps, guidance=guidance, segment_frames=segment_frames, prompt=prompt, negative_prompt=negative_prompt
+    )
+    shared = dict(
         mode=mode,
-        steps=steps,
-        guidance=guidance,
         shift=shift,
         seed=seed,
-        segment_frames=segment_frames,
         overlap=overlap,
         relight=relight,
         relight_scale=relight_scale,
-        prompt=prompt,
-        negative_prompt=negative_prompt,
         dtype=dtype,
         device=device,
         clip_input=clip_input,  # type: ignore[arg-type]
@@ -109,12 +146,14 @@ def generate_command(
         distill_lora=distill_lora,
         distill_scale=distill_scale,
     )
+    settings = settings_for(chosen_model, per_model, shared)
     with RichProgress() as progress:
         path = generate(
             materials,
             output,
             settings=settings,
             weights=weights,
+            adapter=adapter,
             base=base,
             work_dir=work_dir,
             resume=resume,
