@@ -123,7 +123,9 @@ def test_checkpoints_are_indexed_from_headers_and_read_lazily(releases):
         assert reader.read and not [k for k in reader.read if "base_layer" in k or "pipe_VAE" in k]
 
 
-def test_both_released_layouts_load_and_give_identical_outputs(base, folders, releases, tiny_character_materials):
+def test_both_released_layouts_load_and_give_identical_outputs(
+    base, folders, releases, tiny_character_materials, one_thread
+):
     from wanimate.generate.engine import SegmentGenerator
     from wanimate.multianimate.settings import MultiAnimateSettings
 
@@ -175,3 +177,25 @@ def test_not_a_multianimate_checkpoint(tmp_path):
     save_file({"pipe.dit.blocks.0.self_attn.q.base_layer.weight": torch.zeros(2, 2)}, tmp_path / "model.safetensors")
     with pytest.raises(WanimateError, match="is not a MultiAnimate checkpoint: it has no dwpose_embedding"):
         resolve_adapter(str(tmp_path), characters=1, random_base=False)
+
+
+def test_default_base_from_the_hub_cache_is_converted_once(base, folders, tmp_path, monkeypatch):
+    from wanimate.models import hub, loading
+
+    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    revision = "0123abcd" * 5
+    repo = tmp_path / "hf" / "hub" / "models--Wan-AI--Wan2.1-I2V-14B-720P"
+    shutil.copytree(folders["official"], repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    first = load_model(family=I2V, dtype=torch.float32, progress=False)
+    assert first.layout == "official" and first.source == f"Wan-AI/Wan2.1-I2V-14B-720P@{revision}"
+    assert (
+        hub.converted_dir("Wan-AI/Wan2.1-I2V-14B-720P", repo / "snapshots" / revision) / "model_index.json"
+    ).is_file()
+    monkeypatch.setattr(loading, "convert_weights", lambda *a, **k: pytest.fail("converted again"))
+    again = load_model(family=I2V, dtype=torch.float32, progress=False)
+    assert all(
+        torch.equal(v, again.pipeline.transformer.state_dict()[k]) for k, v in base.transformer.state_dict().items()
+    )

@@ -166,12 +166,16 @@ def generate_command(
 
 
 def bench_generate_command(
+    model: str = typer.Option("animate", help="animate (Wan2.2-Animate-14B) or multianimate."),
     config: str = typer.Option("tiny", help="Model size: tiny, mid or full (random weights)."),
     res: str = typer.Option("256x256", help="WIDTHxHEIGHT, or 480p / 720p."),
-    frames: int = typer.Option(77, help="Driving frames."),
-    segment_frames: int = typer.Option(77, help="Frames per segment."),
+    frames: int | None = typer.Option(None, help="Driving frames (default: 77; multianimate 81)."),
+    segment_frames: int | None = typer.Option(None, help="Frames per segment (default: 77; multianimate 81)."),
     steps: int = typer.Option(4, help="Denoising steps per segment (the per-step time is reported)."),
-    guidance: float = typer.Option(1.0, help="CFG scale (above 1: two passes, batched in ours)."),
+    guidance: float | None = typer.Option(
+        None, help="CFG scale (above 1: two passes, batched in ours; default 1.0, multianimate 1.5)."
+    ),
+    characters: int = typer.Option(3, help="multianimate: characters in the synthetic materials."),
     dtype: str = typer.Option("fp32", help="bf16, fp16 or fp32."),
     device: str = typer.Option("auto", help="auto, cpu, cuda ..."),
     mode: str = typer.Option("animate", help="animate or replace."),
@@ -191,6 +195,13 @@ def bench_generate_command(
     from wanimate.bench import print_metrics
     from wanimate.bench.generate import bench_generate, parse_resolution
 
+    if model not in ("animate", "multianimate"):
+        raise WanimateError(f"--model must be animate or multianimate, not {model!r}")
+    multi = model == "multianimate"
+    default_frames = 81 if multi else 77
+    frames = frames or default_frames
+    segment_frames = segment_frames or default_frames
+    guidance = guidance if guidance is not None else (1.5 if multi else 1.0)
     width, height = parse_resolution(res)
     chosen = dict(
         offload=offload,
@@ -206,6 +217,17 @@ def bench_generate_command(
         offload="none", quantize="none", text_encoder_cpu=False, vae_tiling=False, attention="native",
         compile=False, cache="none", cache_threshold=0.05,
     )  # fmt: skip
+    options = {k: v for k, v in chosen.items() if v != defaults[k]}
+    title = f"wanimate bench generate --model {model} --config {config} --res {res} --frames {frames}"
+    if multi:
+        from wanimate.bench.multianimate import bench_multianimate
+
+        metrics = bench_multianimate(
+            config, height=height, width=width, frames=frames, segment_frames=segment_frames, steps=steps,
+            guidance=guidance, dtype=dtype, device=device, characters=characters, options=options,
+        )  # fmt: skip
+        print_metrics(title, metrics)
+        return
     result = bench_generate(
         config,
         height=height,
@@ -218,9 +240,9 @@ def bench_generate_command(
         device=device,
         mode=mode,
         baseline=baseline,
-        options={k: v for k, v in chosen.items() if v != defaults[k]},
+        options=options,
     )
-    print_metrics(f"wanimate bench generate --config {config} --res {res} --frames {frames}", result)
+    print_metrics(title, result)
     if baseline:
         Console().print(
             f"ours vs diffusers: {result['speedup_per_step']:.2f}x per step, {result['speedup_total']:.2f}x total, "

@@ -91,7 +91,7 @@ def converted_dir(repo_id: str, snapshot: Path) -> Path:
 
 @dataclass(frozen=True)
 class CachedWeights:
-    """One Wan-Animate copy on disk, for ``wanimate info``."""
+    """One copy of weights wanimate runs (Wan-Animate, MultiAnimate and its Wan2.1-I2V base), for ``wanimate info``."""
 
     name: str
     kind: str  # "hub" or "converted"
@@ -100,7 +100,7 @@ class CachedWeights:
 
 
 def find_cached_weights() -> list[CachedWeights]:
-    """Wan-Animate repos in the hub cache plus wanimate's converted folders."""
+    """Wan-Animate, MultiAnimate and Wan2.1-I2V repos in the hub cache plus wanimate's converted folders."""
     from huggingface_hub import scan_cache_dir
 
     found: list[CachedWeights] = []
@@ -109,7 +109,8 @@ def find_cached_weights() -> list[CachedWeights]:
     except Exception:  # an absent or unreadable cache simply has nothing to list
         cache = None
     for repo in cache.repos if cache else []:
-        if "wan" in repo.repo_id.lower() and "animate" in repo.repo_id.lower():
+        name = repo.repo_id.lower()
+        if ("wan" in name and "animate" in name) or "multianimate" in name or "wan2.1-i2v" in name:
             found.append(CachedWeights(repo.repo_id, "hub", repo.size_on_disk, Path(repo.repo_path)))
     root = converted_root()
     for folder in sorted(root.iterdir()) if root.is_dir() else []:

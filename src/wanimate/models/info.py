@@ -77,7 +77,7 @@ def format_info(info: Info) -> str:
     lines += [f"device: {info.device}", "attention backends:"]
     lines.append(f"  available: {', '.join(info.attention_available) or 'none'}")
     lines.append(f"  not installed: {', '.join(info.attention_missing) or 'none'}")
-    lines.append("Wan-Animate weights in the cache:")
+    lines.append("Wan-Animate, MultiAnimate and Wan2.1-I2V weights in the cache:")
     if not info.weights:
         lines.append("  none (download with `hf download Wan-AI/Wan2.2-Animate-14B`)")
     for name, kind, size, path in info.weights:

@@ -1,0 +1,151 @@
+"""``wanimate bench generate --model multianimate``: stage times, peak memory, and the adapters' cost per step.
+
+The whole generation runs through :func:`wanimate.generate.generate` on random weights and synthetic
+N-character materials, timed per stage from its progress events (as for Wan2.2-Animate). Then, in
+the same process and on the same segment inputs, it measures what MultiAnimate adds to the plain
+Wan2.1-I2V base: the DiT forward with the pose/identity condition added against the same forward
+without it (the base's own cost), and the three adapters, which run once per segment, amortised
+over the segment's steps. The LoRA is merged into the base weights at load, so it costs nothing
+per step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wanimate.bench.generate import RssSampler, StageClock
+
+
+def _median_seconds(fn: Any, repeats: int, cuda: bool) -> float:
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _adapter_costs(model: Any, materials: Any, settings: Any, repeats: int) -> dict[str, float]:
+    """Per-forward cost with and without the condition, and the adapters' per-segment cost, on segment 0."""
+    from wanimate.generate.segments import plan_segments
+    from wanimate.multianimate.segments import MultiAnimateSegments
+
+    device = settings.resolved_device()
+    cuda = device.type == "cuda"
+    part = MultiAnimateSegments(model, materials, settings, device)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    plan = plan_segments(materials.num_frames, settings.segment_frames, 1)
+    segment = plan.segments[0]
+    with torch.no_grad():
+        part.begin(generator)
+        latents = part.start_segment(segment, plan.source_indices(segment), None, generator)
+        t = part.timesteps()[0]
+        seg, transformer = part._segment, model.pipeline.transformer
+        hidden = torch.cat([latents.to(part.dtype), seg["y"]], dim=1)
+        args = dict(
+            hidden_states=hidden,
+            timestep=t.expand(1).to(part.dtype),
+            encoder_hidden_states=part.prompt_embeds,
+            encoder_hidden_states_image=part.image_embeds,
+            return_dict=False,
+        )
+
+        def conditioned() -> None:
+            with model.condition.adding(seg["condition"]):
+                transformer(**args)
+
+        base = _median_seconds(lambda: transformer(**args), repeats, cuda)
+        with_condition = _median_seconds(conditioned, repeats, cuda)
+        adapters = _median_seconds(
+            lambda: part.start_segment(segment, plan.source_indices(segment), None, generator), repeats, cuda
+        )
+    part.end_segment()
+    return {
+        "base_forward_s": base,
+        "conditioned_forward_s": with_condition,
+        "condition_cost_per_forward_pct": 100 * (with_condition - base) / base,
+        "segment_inputs_s": adapters,  # VAE encode of the first frame + the three adapters + label map
+        "segment_inputs_per_step_pct": 100 * adapters / settings.steps / base,
+    }
+
+
+def bench_multianimate(
+    config: str = "tiny",
+    *,
+    height: int = 256,
+    width: int = 256,
+    frames: int = 81,
+    segment_frames: int = 81,
+    steps: int = 4,
+    guidance: float = 1.5,
+    dtype: str = "fp32",
+    device: str = "auto",
+    characters: int = 3,
+    repeats: int = 3,
+    options: dict[str, Any] | None = None,
+) -> dict[str, float | int | str]:
+    from wanimate.generate import generate
+    from wanimate.materials.characters import load_character_materials
+    from wanimate.materials.synthetic import write_character_materials
+    from wanimate.models.memory import weight_bytes
+    from wanimate.multianimate.loading import load_multianimate
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    settings = MultiAnimateSettings(
+        steps=steps,
+        guidance=guidance,
+        segment_frames=segment_frames,
+        dtype=dtype,
+        device=device,
+        prompt="w1 w2",
+        negative_prompt="w3",
+        **(options or {}),
+    )
+    resolved = settings.resolved_device()
+    cuda = resolved.type == "cuda"
+    result: dict[str, float | int | str] = {
+        "model": "multianimate",
+        "config": config,
+        "characters": characters,
+        "resolution": f"{width}x{height}",
+        "frames": frames,
+        "segment_frames": segment_frames,
+        "steps": steps,
+        "guidance": guidance,
+        "dtype": dtype,
+        "device": str(resolved),
+        "options": ",".join(f"{k}={v}" for k, v in (options or {}).items()) or "none",
+    }
+    with tempfile.TemporaryDirectory(prefix="wanimate-bench-") as tmp:
+        root = Path(tmp)
+        write_character_materials(root / "m", characters=characters, num_frames=frames, height=height, width=width)
+        materials = load_character_materials(root / "m")
+        started = time.perf_counter()
+        model = load_multianimate(
+            f"random:{config}", f"random:{max(characters, 3)}", dtype=settings.torch_dtype, progress=False
+        )
+        result["model_build_s"] = time.perf_counter() - started
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        clock = StageClock(on_event=lambda event: rss.mark() if event.stage in ("segment", "write") else None)
+        with RssSampler() as rss:
+            started = time.perf_counter()
+            generate(materials, root / "out.mp4", settings=settings, model=model, progress=clock)
+            result["total_s"] = time.perf_counter() - started
+        result.update(clock.durations())
+        result["peak_rss_mib"] = rss.peak
+        result["peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30 if cuda else "n/a (cpu)"
+        result["dit_weight_mib"] = weight_bytes(model.pipeline.transformer) / 2**20
+        result["adapter_weight_mib"] = weight_bytes(model.adapters) / 2**20
+        result.update(_adapter_costs(model, materials, settings, repeats))
+    return result
