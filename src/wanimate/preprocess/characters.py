@@ -29,7 +29,7 @@ from wanimate.materials.characters import CharacterMaterials, load_character_mat
 from wanimate.materials.characters_writer import CharacterFrame, write_character_folder
 from wanimate.materials.folder import AudioSource
 from wanimate.preprocess.dwpose_skeleton import draw_people
-from wanimate.preprocess.pipeline import _claim_output, _publish
+from wanimate.preprocess.pipeline import claim_output, publish_folder
 from wanimate.preprocess.sizing import Fit, size_for_area, stretch
 
 DEFAULT_AREA = (832, 480)
@@ -99,7 +99,7 @@ def write_multianimate_materials(
     frame_h, frame_w = people.frame_size
     width, height = size_for_area(frame_w, frame_h, area)
     ref_fit = stretch(reference.shape[:2], (height, width))
-    _claim_output(output, overwrite)
+    claim_output(output, overwrite)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
     try:
@@ -115,7 +115,7 @@ def write_multianimate_materials(
             provenance={"tool": "wanimate preprocess --model multianimate", **(provenance or {})},
         )
         load_character_materials(staging)
-        _publish(staging, output)
+        publish_folder(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

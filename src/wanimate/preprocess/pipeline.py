@@ -44,7 +44,7 @@ from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_
 KEYPOINTS_NAME = "keypoints.npz"
 
 
-def _claim_output(output: Path, overwrite: bool) -> None:
+def claim_output(output: Path, overwrite: bool) -> None:
     """Refuse to clobber anything unless asked, and even then only a materials folder."""
     if not output.exists() and not output.is_symlink():
         return
@@ -59,7 +59,7 @@ def _claim_output(output: Path, overwrite: bool) -> None:
         )
 
 
-def _publish(staging: Path, output: Path) -> None:
+def publish_folder(staging: Path, output: Path) -> None:
     """Swap the finished folder into place; an old folder is removed only after the swap."""
     old: Path | None = None
     if output.exists():
@@ -135,13 +135,13 @@ def preprocess(
     )
     settings.validate()
     image, video, output = Path(image).resolve(), Path(video).resolve(), Path(output).absolute()
-    _claim_output(output, overwrite)
+    claim_output(output, overwrite)
     reporter = Reporter(enabled=progress)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
     try:
         _build(staging, image, video, settings, reporter)
-        _publish(staging, output)
+        publish_folder(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
