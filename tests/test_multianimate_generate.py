@@ -182,3 +182,24 @@ def test_demo_layout_is_read_as_it_is(tmp_path, tiny_character_materials, capsys
     shutil.rmtree(demo / "masks")
     (demo / "masks").mkdir()
     assert "holds no per-person folder" in _bad(demo, ["--weights", "random:tiny"], capsys, tmp_path)
+
+
+def test_memory_and_speed_options_apply(one_thread, tiny_character_materials):
+    """Placement options change nothing; int8 weights run with a bounded error; Animate-only options are refused."""
+    from wanimate.errors import WanimateError
+    from wanimate.generate.engine import SegmentGenerator
+
+    base = dict(steps=1, seed=5, segment_frames=9, dtype="fp32", device="cpu", prompt="w1", negative_prompt="w3")
+
+    def frames(**options) -> torch.Tensor:
+        model = load_multianimate("random:tiny", "random:3", dtype=torch.float32, progress=False)
+        settings = MultiAnimateSettings(**base, **options)
+        run = SegmentGenerator(model, tiny_character_materials, settings, torch.device("cpu")).run()
+        return torch.cat([o.frames for o in run])
+
+    plain = frames()
+    assert torch.equal(frames(offload="group", text_encoder_cpu=True, vae_tiling=True), plain)
+    quantized = frames(quantize="int8")
+    assert 0 < (quantized - plain).abs().max() < 0.3
+    with pytest.raises(WanimateError, match=r"--cache fbc is a Wan2\.2-Animate option"):
+        MultiAnimateSettings(cache="fbc").validate()
