@@ -23,7 +23,7 @@ from wanimate.materials.characters import load_character_materials, mask_file
 from wanimate.materials.synthetic import write_character_materials
 from wanimate.multianimate.loading import load_multianimate
 from wanimate.multianimate.settings import MultiAnimateSettings
-from wanimate.video import VideoWriter, iter_frames
+from wanimate.video import VideoWriter, iter_frames, probe_video
 
 SHORT = ["--steps", "1", "--segment-frames", "9", "--dtype", "fp32", "--device", "cpu", "--prompt", "w1"]
 
@@ -161,6 +161,12 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):
     fine = write_character_materials(tmp_path / "fine", characters=2, num_frames=9, height=32, width=48)
     err = _bad(fine, ["--weights", str(animate), "--adapter", "random:3"], capsys, tmp_path)
     assert "holds a WanAnimatePipeline, not Wan2.1-I2V-14B" in err
+
+    # The same folder with an I2V base: --model auto finds MultiAnimate, the video has the materials' frames and fps.
+    code, err = run_cli(["generate", str(fine), "-o", str(tmp_path / "ok.mp4"), *tiny, *SHORT], capsys)
+    assert code == 0, err
+    info = probe_video(tmp_path / "ok.mp4")
+    assert (info.num_frames, info.width, info.height, info.fps) == (9, 48, 32, 15.0)
 
 
 def test_demo_layout_is_read_as_it_is(tmp_path, tiny_character_materials, capsys):

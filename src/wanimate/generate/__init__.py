@@ -1,4 +1,4 @@
-"""Generation: a materials folder becomes a video with the Wan-Animate model, segment by segment.
+"""Generation: a materials folder becomes a video, segment by segment, with Wan2.2-Animate or MultiAnimate.
 
 Attributes load lazily so that the CLI can read settings without importing torch and diffusers.
 """
