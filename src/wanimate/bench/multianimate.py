@@ -144,6 +144,11 @@ def bench_multianimate(
             result["total_s"] = time.perf_counter() - started
         result.update(clock.durations())
         result["peak_rss_mib"] = rss.peak
+        # Windows: [load+encode, segment 1, segment 2, ..., write]: flat memory means later segments peak no higher.
+        result["segments"] = len(rss.peaks) - 2
+        result["peak_rss_first_segment_mib"] = rss.peaks[1] if len(rss.peaks) > 1 else rss.peak
+        if len(rss.peaks) > 3:
+            result["peak_rss_later_segments_mib"] = max(rss.peaks[2:-1])
         result["peak_vram_gib"] = torch.cuda.max_memory_allocated() / 2**30 if cuda else "n/a (cpu)"
         result["dit_weight_mib"] = weight_bytes(model.pipeline.transformer) / 2**20
         result["adapter_weight_mib"] = weight_bytes(model.adapters) / 2**20
