@@ -95,3 +95,21 @@ def test_reference_that_does_not_match_the_masks_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(WanimateError, match="the reference has 1 people but 2 were tracked"):
         write_multianimate_materials(tmp_path / "scene", people, reference, both_left[:1], area=(160, 96))
+
+
+def test_meta_versions_single_character_folders_stay_version_1(tmp_path, tiny_character_materials):
+    import json
+
+    from wanimate.materials import MaterialsMeta, load_materials
+    from wanimate.materials.synthetic import write_materials
+
+    single = json.loads((write_materials(tmp_path / "single", num_frames=5) / "meta.json").read_text())
+    assert single["format_version"] == 1 and "characters" not in single and "model" not in single
+    multi = json.loads((tiny_character_materials.root / "meta.json").read_text())
+    assert (multi["format_version"], multi["model"], multi["characters"]) == (2, "multianimate", 3)
+    with pytest.raises(WanimateError, match=r"format version 3 is not supported .* reads up to 2"):
+        MaterialsMeta.from_json({**multi, "format_version": 3})
+    with pytest.raises(WanimateError, match=r"holds MultiAnimate materials .* with --model multianimate"):
+        load_materials(tiny_character_materials.root)
+    with pytest.raises(WanimateError, match=r"holds single-character Wan2\.2-Animate materials"):
+        load_character_materials(tmp_path / "single")
