@@ -19,7 +19,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         src: str = typer.Argument(..., help="Official-layout folder or hub repo id."),
         dst: Path = typer.Argument(..., help="Output diffusers folder (must not exist)."),
     ) -> None:
-        """Convert official Wan2.2-Animate weights to a diffusers folder (with the relighting LoRA)."""
+        """Convert official Wan2.2-Animate-14B (with its relighting LoRA) or Wan2.1-I2V-14B weights to diffusers."""
         from wanimate.models.loading import convert_weights
 
         out = convert_weights(src, dst)
@@ -27,7 +27,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @app.command("info")
     def info() -> None:
-        """Versions, device, attention backends and Wan-Animate weights found in the hub cache."""
+        """Versions, device, attention backends and the Wan-Animate/MultiAnimate weights found in the hub cache."""
         from wanimate.models.info import collect_info, format_info
 
         typer.echo(format_info(collect_info()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,9 @@ from wanimate.multianimate.checkpoint import (
     tensor_reader,
 )
 from wanimate.multianimate.condition import PatchCondition
+
+if TYPE_CHECKING:
+    from wanimate.generate.settings import GenerateSettings
 
 log = logging.getLogger("wanimate")
 
@@ -82,7 +85,7 @@ class MultiAnimateModel:
         if characters > self.max_characters:
             raise WanimateError(too_many_characters(characters, self.adapter_name, self.max_characters))
 
-    def prepare(self, settings: Any, device: torch.device) -> None:
+    def prepare(self, settings: GenerateSettings, device: torch.device) -> None:
         """Quantize, place or offload, attention backend, compile: once per model."""
         from wanimate.generate.runtime import place_pipeline, refuse_changed_runtime, runtime_signature
         from wanimate.models.attention import compile_blocks
