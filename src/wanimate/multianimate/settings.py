@@ -2,10 +2,12 @@
 
 :class:`MultiAnimateSettings` is a :class:`~wanimate.generate.settings.GenerateSettings`, so the
 options both models share (seed, dtype, device, offload, quantization, attention, compile, batched
-CFG, the resume key) have one definition. Only the defaults differ, taken from
+CFG, colour correction, the resume key) have one definition. Only the defaults differ, taken from
 ``examples/inference_multi{3,4}.py``: 50 steps, CFG 1.5, shift 5, 81-frame segments, its negative
-prompt and its caption. Options that belong to Wan2.2-Animate (replace mode, relighting, 5-frame
-temporal guidance, the face-aware step cache, step-distill LoRAs) are refused with one line.
+prompt and its caption. ``sampler="official"`` is the reference's own sampler here (Euler on
+DiffSynth's flow sigmas). Options that belong to Wan2.2-Animate (replace mode, relighting, 5-frame
+temporal guidance, the face-aware step cache, step-distill LoRAs, the UniPC schedules) are refused
+with one line.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class MultiAnimateSettings(GenerateSettings):
             f"--cache {self.cache}": self.cache != "none",
             "--distill-lora": self.distill_lora is not None,
             "--clip-input diffusers": self.clip_input != "official",
+            "--sampler diffusers": self.sampler != "official",
             "--motion-memo": self.motion_memo,
         }
         for option, used in refused.items():
