@@ -54,7 +54,7 @@ def one_thread():
 def tiny_materials(tmp_path_factory: pytest.TempPathFactory):
     """17 frames of smooth random animate materials at 32x32: two segments of 9."""
     from wanimate.materials import load_materials
-    from wanimate.materials.synthetic import write_materials
+    from wanimate.testing.synthetic import write_materials
 
     return load_materials(write_materials(tmp_path_factory.mktemp("tiny-materials") / "m", num_frames=17))
 
@@ -63,7 +63,53 @@ def tiny_materials(tmp_path_factory: pytest.TempPathFactory):
 def tiny_character_materials(tmp_path_factory: pytest.TempPathFactory):
     """9 frames of three swaying figures at 48x32: one MultiAnimate segment of 9."""
     from wanimate.materials.characters import load_character_materials
-    from wanimate.materials.synthetic import write_character_materials
+    from wanimate.testing.synthetic import write_character_materials
 
     root = tmp_path_factory.mktemp("tiny-characters") / "m"
     return load_character_materials(write_character_materials(root, characters=3, num_frames=9, height=32, width=48))
+
+
+@pytest.fixture
+def fake_sam2(monkeypatch):
+    """A stand-in ``sam2`` package (the real one needs torchvision, which this project never installs).
+
+    Its image predictor records every call and answers with a fixed box: the top-left quarter's
+    lower-right part, ``[h/4:h/2, w/4:w/2]``. Returns the record.
+    """
+    import importlib.machinery
+    import sys
+    import types
+
+    import numpy as np
+
+    calls: dict = {"images": 0}
+
+    class FakePredictor:
+        def __init__(self, model: object) -> None:
+            calls["model"] = model
+
+        def set_image(self, image: np.ndarray) -> None:
+            calls["image_shape"] = image.shape
+            calls["images"] += 1
+
+        def predict(self, **kwargs: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            calls.update(kwargs)
+            h, w = calls["image_shape"][:2]
+            out = np.zeros((1, h, w), np.float32)
+            out[0, h // 4 : h // 2, w // 4 : w // 2] = 1.0
+            return out, np.ones(1), out
+
+    def fake_build(config: str, ckpt: str, device: str) -> str:
+        calls["config"], calls["ckpt"] = config, ckpt
+        return "model"
+
+    package = types.ModuleType("sam2")
+    package.__spec__ = importlib.machinery.ModuleSpec("sam2", None)
+    build = types.ModuleType("sam2.build_sam")
+    build.build_sam2 = fake_build
+    image = types.ModuleType("sam2.sam2_image_predictor")
+    image.SAM2ImagePredictor = FakePredictor
+    monkeypatch.setitem(sys.modules, "sam2", package)
+    monkeypatch.setitem(sys.modules, "sam2.build_sam", build)
+    monkeypatch.setitem(sys.modules, "sam2.sam2_image_predictor", image)
+    return calls

@@ -13,11 +13,9 @@ import torch
 from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from diffusers.models.transformers.transformer_wan_animate import WanTransformerBlock
-from engine_runs import BASE, run_engine
+from engine_runs import run_engine
 
-from wanimate.generate import GenerateSettings
-from wanimate.generate.caching import _MOTION, FaceAwareBlockCache
-from wanimate.generate.engine import SegmentGenerator
+from wanimate.models.caching import _MOTION, FaceAwareBlockCache
 from wanimate.models.factory import build_pipeline
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -113,9 +111,7 @@ def test_taylorseer_error_is_bounded_and_restarts_every_segment(materials, refer
             hook = pipe.transformer.blocks[0].attn1._diffusers_hook.hooks["taylorseer_cache"]
             seen.append((event.segment, hook.state_manager._state_cache["cond"].current_step))
 
-    settings = GenerateSettings(**{**BASE, **SETTINGS, "cache": "taylorseer", "cache_interval": 3})
-    gen = SegmentGenerator(pipe, materials, settings, torch.device("cpu"), progress=progress)
-    out = torch.cat([o.frames for o in gen.run()]).numpy()
+    out = run_engine(pipe, materials, progress=progress, **SETTINGS, cache="taylorseer", cache_interval=3)
     err = np.abs(out - reference)
     assert 0 < err.max() <= 0.25 and err.mean() <= 0.01  # it really predicted some steps
     # The step counter restarts with every segment: the engine resets the cache between segments.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from wanimate.generate import GenerateSettings, generate
 from wanimate.generate.color_match import lab_stats, match_segment
-from wanimate.materials.synthetic import write_materials
-from wanimate.models.loading import load_model
+from wanimate.models.session import ModelSession
+from wanimate.testing.synthetic import write_materials
 
 
 def _segments(work) -> list[np.ndarray]:
@@ -41,21 +43,19 @@ def test_full_strength_matches_the_reference_statistics_and_zero_changes_nothing
 
 
 def test_resumed_run_with_correction_is_bit_identical(tmp_path, one_thread):
-    model = load_model("random:tiny", device="cpu")
+    model = ModelSession("random:tiny", dtype="fp32", device="cpu")
     materials = write_materials(tmp_path / "m", num_frames=25)  # 3 segments of 9
-    settings = GenerateSettings(
-        steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1", color_correction=1.0
-    )
-    plain = GenerateSettings(steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
+    plain = GenerateSettings(weights="random:tiny", steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
+    settings = dataclasses.replace(plain, color_correction=1.0)
     work = tmp_path / "o.work"
-    generate(materials, tmp_path / "o.mp4", settings=settings, model=model, work_dir=work, keep_work=True)
+    generate(materials, tmp_path / "o.mp4", settings, session=model, work_dir=work, keep_work=True)
     full = _segments(work)
     for index in (1, 2):
         (work / "segments" / f"{index:05d}.safetensors").unlink()
-    generate(materials, tmp_path / "o.mp4", settings=settings, model=model, work_dir=work, keep_work=True)
+    generate(materials, tmp_path / "o.mp4", settings, session=model, work_dir=work, keep_work=True)
     for a, b in zip(full, _segments(work), strict=True):
         assert np.array_equal(a, b)
-    generate(materials, tmp_path / "p.mp4", settings=plain, model=model, work_dir=tmp_path / "p.work", keep_work=True)
+    generate(materials, tmp_path / "p.mp4", plain, session=model, work_dir=tmp_path / "p.work", keep_work=True)
     uncorrected = _segments(tmp_path / "p.work")
     assert np.array_equal(uncorrected[0], full[0])  # the first segment is the reference: untouched
     assert not np.array_equal(uncorrected[2], full[2])

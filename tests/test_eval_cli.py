@@ -33,7 +33,7 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 def rendered(tmp_path_factory, astronaut_image: Path) -> tuple[Path, Path]:
     """The astronaut animated by her own scripted motion (the preview renderer), with its materials."""
     from wanimate.preview import render_preview
-    from wanimate.preview.demo import motion_materials
+    from wanimate.testing.demo import motion_materials
 
     root = tmp_path_factory.mktemp("eval")
     image = np.asarray(Image.open(astronaut_image).convert("RGB"))

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from wanimate.cli import main
-from wanimate.materials import AudioSource, load_materials, write_meta
-from wanimate.materials.synthetic import write_materials
-from wanimate.video import VideoWriter, iter_frames, probe_video
+from wanimate.materials import load_materials, write_meta
+from wanimate.testing.synthetic import write_materials
+from wanimate.video import AudioSource, VideoWriter, iter_frames, probe_video
 
 # Everything but the weights: a short fp32 CPU run.
 SHORT = ["--steps", "1", "--segment-frames", "9", "--dtype", "fp32", "--device", "cpu", "--prompt", "w1"]

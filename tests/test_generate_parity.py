@@ -10,8 +10,8 @@ from wanimate.generate.engine import SegmentGenerator
 from wanimate.generate.reference import run_reference_pipeline
 from wanimate.generate.settings import GenerateSettings
 from wanimate.materials import load_materials
-from wanimate.materials.synthetic import write_materials
 from wanimate.models.factory import build_pipeline
+from wanimate.testing.synthetic import write_materials
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,6 @@ def test_matches_diffusers_pipeline(tmp_path, tiny_pipe, mode, overlap, guidance
     segment_frames = 9 if overlap == 1 else 13
     materials = load_materials(write_materials(tmp_path / "m", num_frames=num_frames, mode=mode))
     settings = GenerateSettings(
-        mode=mode,
         steps=3,
         guidance=guidance,
         seed=7,

@@ -15,8 +15,8 @@ from PIL import Image
 
 from wanimate.generate import GenerateSettings, generate
 from wanimate.generate.engine import ProgressEvent
-from wanimate.materials.synthetic import write_materials
-from wanimate.models.loading import load_model
+from wanimate.models.session import ModelSession
+from wanimate.testing.synthetic import write_materials
 
 ARGS = [
     "--weights",
@@ -85,9 +85,12 @@ def test_kill_and_resume_is_bit_identical(tmp_path):
     assert np.array_equal(_frames(tmp_path / "full"), _frames(tmp_path / "resumed"))
 
 
+TINY = dict(weights="random:tiny", segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
-    return load_model("random:tiny", device="cpu")
+    return ModelSession("random:tiny", dtype="fp32", device="cpu")
 
 
 def _segments_started(materials: Path, output: Path, model, settings: GenerateSettings) -> list[int]:
@@ -97,17 +100,21 @@ def _segments_started(materials: Path, output: Path, model, settings: GenerateSe
         if event.stage == "segment":
             started.append(event.segment)
 
-    generate(materials, output, settings=settings, model=model, keep_work=True, progress=record)
+    generate(materials, output, settings, session=model, keep_work=True, progress=record)
     return started
 
 
 def test_changed_setting_invalidates_saved_segments(tmp_path, tiny_model):
     materials = write_materials(tmp_path / "m", num_frames=17)
-    settings = GenerateSettings(steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
+    settings = GenerateSettings(
+        weights="random:tiny", steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1"
+    )
     out = tmp_path / "o.mp4"
     assert _segments_started(materials, out, tiny_model, settings) == [0, 1]
     assert _segments_started(materials, out, tiny_model, settings) == []  # all reused
-    changed = GenerateSettings(steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1", seed=1)
+    changed = GenerateSettings(
+        weights="random:tiny", steps=2, segment_frames=9, dtype="fp32", device="cpu", prompt="w1", seed=1
+    )
     assert _segments_started(materials, out, tiny_model, changed) == [0, 1]
     # Changed materials invalidate too.
     write_materials(materials, num_frames=17, seed=5)
@@ -116,7 +123,9 @@ def test_changed_setting_invalidates_saved_segments(tmp_path, tiny_model):
 
 def test_work_folder_removed_after_success_by_default(tmp_path, tiny_model):
     materials = write_materials(tmp_path / "m", num_frames=9)
-    settings = GenerateSettings(steps=1, segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
-    generate(materials, tmp_path / "o.mp4", settings=settings, model=tiny_model)
+    settings = GenerateSettings(
+        weights="random:tiny", steps=1, segment_frames=9, dtype="fp32", device="cpu", prompt="w1"
+    )
+    generate(materials, tmp_path / "o.mp4", settings, session=tiny_model)
     assert (tmp_path / "o.mp4").is_file()
     assert not (tmp_path / "o.work").exists()

@@ -1,17 +1,21 @@
-"""The relighting LoRA: native ``.ckpt`` and PEFT folder layouts, exact per-layer maths, idempotence."""
+"""The relighting LoRA: native ``.ckpt`` and PEFT folder layouts, exact per-layer maths, idempotence.
+
+``Adapters`` is the record a model session keeps of the adapters it loaded."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from wanimate.errors import WanimateError
+from wanimate.models.adapters import Adapters
 from wanimate.models.factory import build_pipeline
-from wanimate.models.lora import ADAPTER_NAME, NATIVE_LORA_ALPHA, apply_relight_lora, count_lora_layers
+from wanimate.models.lora import ADAPTER_NAME, NATIVE_LORA_ALPHA, count_lora_layers, load_relight_lora
 from wanimate.models.official import dit_diffusers_module_to_native
 
 RANK = 4
@@ -46,6 +50,13 @@ def _transformer_inputs() -> dict[str, torch.Tensor]:
     }
 
 
+def _relight(transformer, path: Path, scale: float = 1.0) -> Adapters:
+    """The relighting LoRA from ``path`` at ``scale`` on a bare transformer, through a fresh record."""
+    adapters = Adapters(SimpleNamespace(transformer=transformer))
+    adapters.set_relight(path, scale)
+    return adapters
+
+
 def test_native_names_are_the_official_ones() -> None:
     transformer = build_pipeline("tiny").transformer
     natives = {dit_diffusers_module_to_native(n).split(".", 2)[2] for n in _targets(transformer)}
@@ -61,7 +72,7 @@ def test_zero_b_lora_changes_nothing(tmp_path: Path) -> None:
     inputs = _transformer_inputs()
     before = transformer(**inputs, return_dict=False)[0]
     torch.save({"state_dict": _native_lora(transformer, zero_b=True)}, tmp_path / "relighting_lora.ckpt")
-    apply_relight_lora(transformer, tmp_path / "relighting_lora.ckpt")
+    _relight(transformer, tmp_path / "relighting_lora.ckpt")
     assert count_lora_layers(transformer) == 12 * transformer.config.num_layers
     assert torch.equal(transformer(**inputs, return_dict=False)[0], before)
 
@@ -74,7 +85,7 @@ def test_every_targeted_layer_adds_scaled_low_rank_update(tmp_path: Path, scale:
     bases = {n: transformer.get_submodule(n) for n in _targets(transformer)}
     base_weights = {n: (m.weight.detach().clone(), m.bias.detach().clone()) for n, m in bases.items()}
 
-    apply_relight_lora(transformer, tmp_path / "relighting_lora.ckpt", scale=scale)
+    _relight(transformer, tmp_path / "relighting_lora.ckpt", scale=scale)
     assert count_lora_layers(transformer) == 12 * transformer.config.num_layers
 
     seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -104,15 +115,15 @@ def test_reapplying_only_rescales_and_a_new_file_replaces(tmp_path: Path) -> Non
     inputs = _transformer_inputs()
     plain = transformer(**inputs, return_dict=False)[0]
 
-    apply_relight_lora(transformer, first, scale=1.0)
+    adapters = _relight(transformer, first, scale=1.0)
     full = transformer(**inputs, return_dict=False)[0]
-    apply_relight_lora(transformer, first, scale=1.0)
+    adapters.set_relight(first, 1.0)
     assert count_lora_layers(transformer) == 24 and list(transformer.peft_config) == [ADAPTER_NAME]
     assert torch.equal(transformer(**inputs, return_dict=False)[0], full)
-    apply_relight_lora(transformer, first, scale=0.0)
+    adapters.set_relight(first, 0.0)
     torch.testing.assert_close(transformer(**inputs, return_dict=False)[0], plain)
 
-    apply_relight_lora(transformer, second, scale=1.0)  # B = 0: back to the plain model
+    adapters.set_relight(second, 1.0)  # B = 0: back to the plain model
     assert count_lora_layers(transformer) == 24
     torch.testing.assert_close(transformer(**inputs, return_dict=False)[0], plain)
 
@@ -128,8 +139,8 @@ def test_peft_folder_matches_native_ckpt(tmp_path: Path) -> None:
     (folder / "adapter_config.json").write_text(json.dumps({"r": RANK, "lora_alpha": NATIVE_LORA_ALPHA}))
 
     a, b = build_pipeline("tiny").transformer, build_pipeline("tiny").transformer
-    apply_relight_lora(a, tmp_path / "relighting_lora.ckpt", scale=0.5)
-    apply_relight_lora(b, folder, scale=0.5)
+    _relight(a, tmp_path / "relighting_lora.ckpt", scale=0.5)
+    _relight(b, folder, scale=0.5)
     inputs = _transformer_inputs()
     assert torch.equal(a(**inputs, return_dict=False)[0], b(**inputs, return_dict=False)[0])
 
@@ -137,7 +148,7 @@ def test_peft_folder_matches_native_ckpt(tmp_path: Path) -> None:
 def test_bf16_model_gets_bf16_lora_weights(tmp_path: Path) -> None:
     transformer = build_pipeline("tiny").transformer.to(torch.bfloat16)
     torch.save({"state_dict": _native_lora(transformer, zero_b=False)}, tmp_path / "l.ckpt")
-    apply_relight_lora(transformer, tmp_path / "l.ckpt")
+    _relight(transformer, tmp_path / "l.ckpt")
     layer = transformer.get_submodule("blocks.1.ffn.net.2")
     assert layer.lora_A[ADAPTER_NAME].weight.dtype == torch.bfloat16
 
@@ -146,9 +157,9 @@ def test_bad_lora_files_are_clear_errors(tmp_path: Path) -> None:
     transformer = build_pipeline("tiny").transformer
     torch.save({"state_dict": {"blocks.0.self_attn.q.weight": torch.zeros(2, 2)}}, tmp_path / "plain.ckpt")
     with pytest.raises(WanimateError, match="not a LoRA state dict"):
-        apply_relight_lora(transformer, tmp_path / "plain.ckpt")
+        load_relight_lora(transformer, tmp_path / "plain.ckpt")
     torch.save({"state_dict": {"blocks.0.norm3.lora_A.default.weight": torch.zeros(2, 24)}}, tmp_path / "n.ckpt")
     with pytest.raises(WanimateError, match="not a Linear layer"):
-        apply_relight_lora(transformer, tmp_path / "n.ckpt")
+        load_relight_lora(transformer, tmp_path / "n.ckpt")
     with pytest.raises(WanimateError, match="does not exist"):
-        apply_relight_lora(transformer, tmp_path / "missing.ckpt")
+        load_relight_lora(transformer, tmp_path / "missing.ckpt")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import sys
-import types
 from pathlib import Path
 
 import cv2
@@ -169,36 +166,9 @@ def test_sam2_config_names() -> None:
         sam2_config_for(Path("my_model.pt"))
 
 
-def test_sam2_backend_is_prompted_with_body_points_and_box(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_sam2_backend_is_prompted_with_body_points_and_box(fake_sam2, tmp_path: Path) -> None:
     """SAM2 is not installable here (it needs torchvision), so a stand-in records what it is asked."""
-    calls: dict[str, object] = {}
-
-    class FakePredictor:
-        def __init__(self, model: object) -> None:
-            calls["model"] = model
-
-        def set_image(self, image: np.ndarray) -> None:
-            calls["image_shape"] = image.shape
-
-        def predict(self, **kwargs: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            calls.update(kwargs)
-            out = np.zeros((1, *calls["image_shape"][:2]), np.float32)  # type: ignore[index]
-            out[0, 10:20, 10:30] = 1.0
-            return out, np.ones(1), out
-
-    def fake_build(config: str, ckpt: str, device: str) -> str:
-        calls["config"], calls["ckpt"] = config, ckpt
-        return "model"
-
-    package = types.ModuleType("sam2")
-    package.__spec__ = importlib.machinery.ModuleSpec("sam2", None)
-    build = types.ModuleType("sam2.build_sam")
-    build.build_sam2 = fake_build  # type: ignore[attr-defined]
-    image = types.ModuleType("sam2.sam2_image_predictor")
-    image.SAM2ImagePredictor = FakePredictor  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "sam2", package)
-    monkeypatch.setitem(sys.modules, "sam2.build_sam", build)
-    monkeypatch.setitem(sys.modules, "sam2.sam2_image_predictor", image)
+    calls = fake_sam2
     checkpoint = tmp_path / "sam2.1_hiera_small.pt"
     checkpoint.write_bytes(b"")
 
@@ -211,4 +181,4 @@ def test_sam2_backend_is_prompted_with_body_points_and_box(monkeypatch: pytest.M
     assert calls["config"] == "configs/sam2.1/sam2.1_hiera_s.yaml" and calls["ckpt"] == str(checkpoint)
     assert calls["point_coords"].shape == (5, 2) and (calls["point_labels"] == 1).all()  # type: ignore[union-attr]
     np.testing.assert_array_equal(calls["box"], [60, 20, 180, 250])
-    assert mask.dtype == bool and mask.sum() == 200
+    assert mask.dtype == bool and mask.sum() == (150 - 75) * (250 - 125)

@@ -100,11 +100,11 @@ def test_int8_shrinks_the_quantized_layers_four_fold():
 
 def test_unknown_modes_are_user_errors():
     with pytest.raises(WanimateError, match="--quantize"):
-        GenerateSettings(quantize="int4").validate()
+        GenerateSettings(quantize="int4")
     with pytest.raises(WanimateError, match="--offload"):
-        GenerateSettings(offload="disk").validate()
+        GenerateSettings(offload="disk")
     with pytest.raises(WanimateError, match="--vram-budget"):
-        GenerateSettings(vram_budget=0).validate()
+        GenerateSettings(vram_budget=0)
 
 
 def _plan(budget: float, width: int = 832, height: int = 480, guidance: float = 1.0):
@@ -157,3 +157,36 @@ def test_budget_resolves_into_concrete_options_and_says_so(caplog):
     assert settings.result_key() == GenerateSettings(vram_budget=3.0).result_key()
     assert GenerateSettings(offload="group").result_key() == GenerateSettings().result_key()
     assert GenerateSettings(quantize="int8").result_key() != GenerateSettings().result_key()
+
+
+def test_model_offload_installs_diffusers_hooks_for_an_accelerator():
+    """`--offload model` hands every component to diffusers' enable_model_cpu_offload for the compute device.
+
+    No GPU here: the hooks are installed for ``cuda`` (installing needs none; running would), and
+    the text encoder kept on the CPU stays out of the offload sequence.
+    """
+    from wanimate.models.memory import apply_memory_options
+
+    pipe = build_pipeline("tiny")
+    apply_memory_options(pipe, MemoryOptions(offload="model", text_encoder_cpu=True), torch.device("cuda"))
+    for name in ("transformer", "image_encoder", "vae"):
+        hook = getattr(pipe, name)._hf_hook
+        assert type(hook).__name__ == "CpuOffload" and hook.execution_device == torch.device("cuda", 0), name
+        assert next(getattr(pipe, name).parameters()).device.type == "cpu"  # parked until used
+    assert not hasattr(pipe.text_encoder, "_hf_hook") and pipe.text_encoder.device.type == "cpu"
+
+
+def test_sequential_offload_goes_to_diffusers_and_a_cpu_device_has_nothing_to_offload(monkeypatch, caplog):
+    from wanimate.models.memory import apply_offload
+
+    pipe = build_pipeline("tiny")
+    calls = []
+    monkeypatch.setattr(pipe, "enable_sequential_cpu_offload", lambda device: calls.append(device))
+    apply_offload(pipe, "sequential", torch.device("cuda"))
+    assert calls == [torch.device("cuda")]
+    with caplog.at_level(logging.WARNING, logger="wanimate"):
+        for mode in ("model", "sequential"):
+            apply_offload(pipe, mode, CPU)
+    assert calls == [torch.device("cuda")]  # not called for the CPU
+    assert caplog.text.count("does nothing on CPU") == 2
+    assert not hasattr(pipe.transformer, "_hf_hook")

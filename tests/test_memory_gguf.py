@@ -21,7 +21,8 @@ from wanimate.models.official import dit_diffusers_to_native
 
 
 @pytest.fixture(scope="module")
-def original_and_loaded(tmp_path_factory):
+def gguf_file(tmp_path_factory):
+    """The mid DiT and a GGUF file of it (block linears Q8_0, the rest F32, native key names)."""
     folder = tmp_path_factory.mktemp("gguf")
     original = build_transformer(model_config("mid"))
     original.save_config(folder)
@@ -37,8 +38,13 @@ def original_and_loaded(tmp_path_factory):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    loaded = load_gguf_transformer(folder / "dit.gguf", folder, torch.float32)
-    return original, loaded
+    return original, folder / "dit.gguf"
+
+
+@pytest.fixture(scope="module")
+def original_and_loaded(gguf_file):
+    original, path = gguf_file
+    return original, load_gguf_transformer(path, path.parent, torch.float32)
 
 
 def test_gguf_blocks_stay_packed_and_the_rest_is_exact(original_and_loaded):
@@ -68,3 +74,40 @@ def test_gguf_block_output_is_close(original_and_loaded):
 def test_gguf_rejects_other_files(tmp_path):
     with pytest.raises(WanimateError, match=r"not a \.gguf"):
         load_gguf_transformer(tmp_path / "dit.safetensors", tmp_path, torch.float32)
+
+
+@pytest.fixture(scope="module")
+def base_folder(gguf_file, tmp_path_factory):
+    """A diffusers base for the mid DiT: mid's encoders and transformer config, tiny's VAE (same latents)."""
+    from wanimate.models.factory import build_pipeline
+
+    original, _ = gguf_file
+    pipe = build_pipeline("mid", with_transformer=False)
+    pipe.register_modules(vae=build_pipeline("tiny", with_transformer=False).vae)
+    folder = tmp_path_factory.mktemp("base") / "base"
+    pipe.save_pretrained(folder)
+    original.save_config(folder / "transformer")
+    return folder
+
+
+def test_a_gguf_file_works_as_weights(gguf_file, base_folder, tmp_path, capsys):
+    """`--weights dit.gguf --base FOLDER` loads the packed DiT on top of the base and generates."""
+    from wanimate.cli import main
+    from wanimate.models.loading import load_model
+    from wanimate.testing.synthetic import write_materials
+    from wanimate.video import probe_video
+
+    original, path = gguf_file
+    model = load_model(path, dtype=torch.float32, device="cpu", base=str(base_folder), progress=False)
+    assert model.layout == "single-file" and isinstance(model.pipeline.transformer.blocks[0].attn1.to_q, GGUFLinear)
+    assert torch.equal(model.pipeline.transformer.patch_embedding.weight, original.patch_embedding.weight)
+
+    materials = write_materials(tmp_path / "m", num_frames=5)
+    out = tmp_path / "o.mp4"
+    args = ["generate", str(materials), "-o", str(out), "--weights", str(path), "--base", str(base_folder)]
+    args += ["--steps", "1", "--segment-frames", "5", "--dtype", "fp32", "--device", "cpu", "--prompt", "w1"]
+    try:
+        main(args)
+    except SystemExit as exc:
+        pytest.fail(f"exit {exc.code}: {capsys.readouterr().err}")
+    assert probe_video(out).num_frames == 5

@@ -20,9 +20,10 @@ from wanimate.cli import main
 from wanimate.generate import generate
 from wanimate.generate.engine import ProgressEvent
 from wanimate.materials.characters import load_character_materials, mask_file
-from wanimate.materials.synthetic import write_character_materials
+from wanimate.models.session import ModelSession
 from wanimate.multianimate.loading import load_multianimate
 from wanimate.multianimate.settings import MultiAnimateSettings
+from wanimate.testing.synthetic import write_character_materials
 from wanimate.video import VideoWriter, iter_frames, probe_video
 
 SHORT = ["--steps", "1", "--segment-frames", "9", "--dtype", "fp32", "--device", "cpu", "--prompt", "w1"]
@@ -49,14 +50,18 @@ def model(one_thread):
 def test_long_video_resumes_after_kill_bit_identical(tmp_path, model):
     """33 frames in 4 segments of 9 (each continuing from the last frame of the one before)."""
     materials = write_character_materials(tmp_path / "m", characters=2, num_frames=33, height=32, width=48)
-    settings = MultiAnimateSettings(steps=8, segment_frames=9, dtype="fp32", device="cpu", prompt="w1 w2", seed=4)
+    settings = MultiAnimateSettings(
+        weights="random:tiny", adapter="random:3", steps=8, segment_frames=9, dtype="fp32", device="cpu",
+        prompt="w1 w2", seed=4,
+    )  # fmt: skip
     started: list[int] = []
 
     def record(event: ProgressEvent) -> None:
         if event.stage == "segment":
             started.append(event.segment)
 
-    generate(materials, tmp_path / "full.mp4", settings=settings, model=model, save_frames=tmp_path / "full",
+    session = ModelSession.wrap(model, dtype="fp32", device="cpu")
+    generate(materials, tmp_path / "full.mp4", settings, session=session, save_frames=tmp_path / "full",
              progress=record)  # fmt: skip
     assert started == [0, 1, 2, 3]
 
@@ -80,7 +85,7 @@ def test_long_video_resumes_after_kill_bit_identical(tmp_path, model):
     stamps = {p.name: p.stat().st_mtime_ns for p in finished}
 
     started.clear()
-    generate(materials, out, settings=settings, model=model, save_frames=tmp_path / "resumed", keep_work=True,
+    generate(materials, out, settings, session=session, save_frames=tmp_path / "resumed", keep_work=True,
              progress=record)  # fmt: skip
     assert started == list(range(len(finished), 4))  # finished segments were reused, not recomputed
     assert all((work / name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())
@@ -192,15 +197,16 @@ def test_demo_layout_is_read_as_it_is(tmp_path, tiny_character_materials, capsys
 
 def test_memory_and_speed_options_apply(one_thread, tiny_character_materials):
     """Placement options change nothing; int8 weights run with a bounded error; Animate-only options are refused."""
+    from engine_runs import prepared_generator
+
     from wanimate.errors import WanimateError
-    from wanimate.generate.engine import SegmentGenerator
 
     base = dict(steps=1, seed=5, segment_frames=9, dtype="fp32", device="cpu", prompt="w1", negative_prompt="w3")
 
     def frames(**options) -> torch.Tensor:
         model = load_multianimate("random:tiny", "random:3", dtype=torch.float32, progress=False)
         settings = MultiAnimateSettings(**base, **options)
-        run = SegmentGenerator(model, tiny_character_materials, settings, torch.device("cpu")).run()
+        run = prepared_generator(model, tiny_character_materials, settings).run()
         return torch.cat([o.frames for o in run])
 
     plain = frames()
@@ -208,4 +214,4 @@ def test_memory_and_speed_options_apply(one_thread, tiny_character_materials):
     quantized = frames(quantize="int8")
     assert 0 < (quantized - plain).abs().max() < 0.3
     with pytest.raises(WanimateError, match=r"--cache fbc is a Wan2\.2-Animate option"):
-        MultiAnimateSettings(cache="fbc").validate()
+        MultiAnimateSettings(cache="fbc")

@@ -10,11 +10,11 @@ import pytest
 
 from wanimate.errors import WanimateError
 from wanimate.materials.characters import load_character_materials
-from wanimate.materials.synthetic import character_boxes, figure_keypoints, smooth_noise
 from wanimate.preprocess.characters import PeopleFrame, write_multianimate_materials
 from wanimate.preprocess.dwpose_skeleton import draw_people
 from wanimate.preprocess.keypoints import L_SHOULDER, R_SHOULDER, R_WRIST
 from wanimate.preprocess.skeleton import draw_skeleton
+from wanimate.testing.synthetic import character_boxes, figure_keypoints, smooth_noise
 
 
 def _person(x: float) -> np.ndarray:
@@ -101,7 +101,7 @@ def test_meta_versions_single_character_folders_stay_version_1(tmp_path, tiny_ch
     import json
 
     from wanimate.materials import MaterialsMeta, load_materials
-    from wanimate.materials.synthetic import write_materials
+    from wanimate.testing.synthetic import write_materials
 
     single = json.loads((write_materials(tmp_path / "single", num_frames=5) / "meta.json").read_text())
     assert single["format_version"] == 1 and "characters" not in single and "model" not in single

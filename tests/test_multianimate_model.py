@@ -15,11 +15,11 @@ from wanimate.errors import WanimateError
 from wanimate.generate.engine import SegmentGenerator
 from wanimate.generate.segments import plan_segments
 from wanimate.materials.characters import load_character_materials
-from wanimate.materials.synthetic import write_character_materials
 from wanimate.multianimate.labels import binarize, label_indices, one_hot_labels
 from wanimate.multianimate.loading import load_multianimate
 from wanimate.multianimate.segments import MultiAnimateSegments
 from wanimate.multianimate.settings import MultiAnimateSettings
+from wanimate.testing.synthetic import write_character_materials
 
 SETTINGS = MultiAnimateSettings(
     steps=3, guidance=1.5, seed=5, segment_frames=9, dtype="fp32", device="cpu", prompt="w1 w2", negative_prompt="w3"

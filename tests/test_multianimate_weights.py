@@ -17,10 +17,10 @@ from wanimate.errors import WanimateError
 from wanimate.models import factory
 from wanimate.models.families import I2V
 from wanimate.models.loading import convert_weights, load_model
-from wanimate.models.official_export import save_official
 from wanimate.multianimate.adapters import MultiAnimateAdapters
 from wanimate.multianimate.checkpoint import checkpoint_files, scan_checkpoint, tensor_reader
 from wanimate.multianimate.loading import load_multianimate, resolve_adapter
+from wanimate.testing.official_export import save_official
 
 
 def _clip80():

@@ -36,7 +36,7 @@ def animate_dir(astronaut_image: Path, clip: Path, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="module")
 def replace_dir(astronaut_image: Path, clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("replace") / "materials"
-    preprocess(astronaut_image, clip, out, mode="replace", area=(352, 288), preview=True, progress=False)
+    preprocess(astronaut_image, clip, out, mode="replace", area=(352, 288), strip=True, progress=False)
     return out
 
 
@@ -79,7 +79,7 @@ def test_animate_materials_are_complete_and_consistent(animate_dir: Path, clip: 
         assert probe_video(materials.path(name)).num_frames == FRAMES
     face = probe_video(materials.path("face"))
     assert (face.width, face.height) == (512, 512)
-    assert not materials.path("bg").exists() and not (animate_dir / "preview.mp4").exists()
+    assert not materials.path("bg").exists() and not (animate_dir / "strip.mp4").exists()
     assert Image.open(materials.path("ref")).size == (320, 320)
     assert not list(animate_dir.parent.glob("*.partial-*"))
 
@@ -154,9 +154,9 @@ def test_replace_materials_mask_is_exact_and_background_is_cut_out(replace_dir: 
     meta = json.loads((replace_dir / "meta.json").read_text())
     assert meta["provenance"]["settings"]["retarget"] is False  # never in replace mode
 
-    preview = probe_video(replace_dir / "preview.mp4")
-    assert preview.num_frames == FRAMES
-    assert preview.height == 320 + 22 and preview.width > 4 * 320
+    strip = probe_video(replace_dir / "strip.mp4")
+    assert strip.num_frames == FRAMES
+    assert strip.height == 320 + 22 and strip.width > 4 * 320
 
 
 def test_no_retarget_letterboxes_the_driver_exactly(

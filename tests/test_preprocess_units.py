@@ -11,9 +11,9 @@ from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.preprocess.pose_pool import detect_all
-from wanimate.preprocess.preview_video import compose_preview
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.sizing import letterbox, parse_area, size_for_area, stretch
+from wanimate.preprocess.strip import compose_strip
 from wanimate.preprocess.writers import ThreadedWriter
 from wanimate.video import iter_frames, probe_video
 
@@ -135,13 +135,13 @@ def test_threaded_writer_abort_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_preview_row_scales_every_tile_to_one_height() -> None:
+def test_strip_scales_every_tile_to_one_height() -> None:
     tiles = [
         ("driving", np.full((144, 176, 3), 200, np.uint8)),
         ("skeleton", np.zeros((320, 320, 3), np.uint8)),
         ("face", np.full((512, 512, 3), 50, np.uint8)),
     ]
-    strip = compose_preview(tiles, height=160)
+    strip = compose_strip(tiles, height=160)
     widths = [round(176 * 160 / 144), 160, 160]
     assert strip.shape == (160 + 22, sum(widths) + 2 * 2, 3)
     assert strip[40:, : widths[0]].mean() == pytest.approx(200, abs=1)  # first tile below its label

@@ -21,10 +21,10 @@ from wanimate.errors import WanimateError
 from wanimate.materials import Materials
 from wanimate.preprocess import keypoints as K
 from wanimate.preview import render_frames, render_preview
-from wanimate.preview.demo import motion_materials, replace_materials, write_materials
 from wanimate.preview.face import face_state
-from wanimate.preview.quality import PoseEstimator, colour_correlation, pose_error
 from wanimate.preview.renderer import CharacterRenderer, PoseTrack
+from wanimate.testing.demo import motion_materials, replace_materials, write_materials
+from wanimate.testing.quality import PoseEstimator, colour_correlation, pose_error
 from wanimate.video import iter_frames, probe_video
 
 ANIMATE_FRAMES = 24

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -13,12 +14,11 @@ from huggingface_hub import constants
 from PIL import Image
 
 from wanimate.cli import main
-from wanimate.generate import GenerateSettings
 from wanimate.run import run
 from wanimate.run.backend import choose_backend
 from wanimate.video import VideoWriter, iter_frames, probe_video
 
-SMALL = {"area": (320, 320)}
+SMALL = (320, 320)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_preview_run_writes_result_compare_and_reuses_materials(tmp_path, astron
         out,
         backend="preview",
         compare=tmp_path / "side.mp4",
-        preprocess_options=SMALL,
+        area=SMALL,
         progress_bars=False,
     )
     first_s = time.perf_counter() - started
@@ -59,17 +59,15 @@ def test_preview_run_writes_result_compare_and_reuses_materials(tmp_path, astron
         short_drive,
         out,
         backend="preview",
-        preprocess_options=SMALL,
-        settings=GenerateSettings(seed=1),
+        area=SMALL,
+        seed=1,
         progress_bars=False,
     )
     second_s = time.perf_counter() - started
     assert not second.preprocessed and second.materials == first.materials
     assert second_s < first_s
 
-    third = run(
-        astronaut_image, short_drive, out, backend="preview", preprocess_options=SMALL, fresh=True, progress_bars=False
-    )
+    third = run(astronaut_image, short_drive, out, backend="preview", area=SMALL, fresh=True, progress_bars=False)
     assert third.preprocessed
 
 
@@ -80,7 +78,7 @@ def test_replace_mode_preview(tmp_path, astronaut_image, short_drive):
         tmp_path / "out.mp4",
         mode="replace",
         backend="preview",
-        preprocess_options=SMALL,
+        area=SMALL,
         progress_bars=False,
     )
     assert (result.materials / "src_mask.mp4").is_file()
@@ -116,14 +114,17 @@ def test_auto_backend_picks_wan_only_when_weights_are_cached(hub_cache, monkeypa
 def test_auto_run_generates_with_cached_tiny_model(hub_cache, tmp_path, astronaut_image, short_drive, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     _cache_tiny_model(hub_cache, "Tiny/Animate")
-    settings = GenerateSettings(steps=1, segment_frames=13, dtype="fp32", device="cpu", prompt="w1")
     result = run(
         astronaut_image,
         short_drive,
         tmp_path / "out.mp4",
         weights="Tiny/Animate",
-        settings=settings,
-        preprocess_options={"area": (128, 128)},
+        steps=1,
+        segment_frames=13,
+        dtype="fp32",
+        device="cpu",
+        prompt="w1",
+        area=(128, 128),
         progress_bars=False,
     )
     assert result.backend == "wan"
@@ -175,3 +176,43 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, short_drive):
     assert "person" in err or "body" in err
     assert not (tmp_path / "o.mp4").exists()
     shutil.rmtree(tmp_path / "o.wanimate", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def vitpose_checkpoint(tmp_path_factory) -> Path:
+    """An official-layout process_checkpoint with tiny constant ONNX stand-ins (see test_pose_vitpose.py)."""
+    from test_pose_vitpose import MAIN, _constant_model, _heatmaps, _to_det
+
+    root = tmp_path_factory.mktemp("ckpt") / "process_checkpoint"
+    rows = np.zeros((300, 6), np.float32)
+    rows[0] = _to_det(MAIN, 0.9, 0)
+    _constant_model(root / "det" / "yolov10m.onnx", "images", [1, 3, 640, 640], "output0", rows[None])
+    _constant_model(root / "pose2d" / "vitpose_h_wholebody.onnx", "input", [1, 3, 256, 192], "output", _heatmaps())
+    return root
+
+
+def test_run_reaches_every_stage_option(
+    tmp_path, capsys, astronaut_image, short_drive, vitpose_checkpoint, monkeypatch
+):
+    """`run --pose-backend vitpose --models-dir ...` and `--quantize int8` used to be refused by `run`."""
+    from wanimate.models import memory
+
+    quantized: list[str] = []
+    real = memory.quantize_transformer
+    monkeypatch.setattr(
+        memory, "quantize_transformer", lambda t, mode, dtype: (quantized.append(mode), real(t, mode, dtype))
+    )
+    out = tmp_path / "out.mp4"
+    args = ["run", "--image", str(astronaut_image), "--video", str(short_drive), "-o", str(out)]
+    args += ["--pose-backend", "vitpose", "--models-dir", str(vitpose_checkpoint), "--no-retarget", "--area", "64x64"]
+    args += ["--backend", "wan", "--weights", "random:tiny", "--steps", "1", "--segment-frames", "25"]
+    args += ["--dtype", "fp32", "--device", "cpu", "--prompt", "w1", "--quantize", "int8"]
+    try:
+        main(args)
+    except SystemExit as exc:
+        pytest.fail(f"exit {exc.code}: {capsys.readouterr().err}")
+    assert probe_video(out).num_frames == 24
+    meta = json.loads(next((tmp_path / "out.wanimate").glob("materials-*/meta.json")).read_text())
+    assert meta["provenance"]["backend"] == "vitpose"
+    assert meta["provenance"]["settings"]["models_dir"] == str(vitpose_checkpoint)
+    assert quantized == ["int8"]

@@ -21,7 +21,7 @@ from wanimate.serve.store import JobStore
 from wanimate.serve.worker import Worker
 
 TOKEN = "t0ken-for-tests-0123456789"
-PREVIEW = json.dumps({"backend": "preview", "preprocess": {"area": [64, 64]}})
+PREVIEW = json.dumps({"backend": "preview", "area": [64, 64]})
 
 
 @pytest.fixture(scope="module")

@@ -26,9 +26,9 @@ WAN = {
     "segment_frames": 5,
     "dtype": "fp32",
     "prompt": "w1 w2",
-    "preprocess": {"area": [64, 64]},
+    "area": [64, 64],
 }
-PREVIEW = {"backend": "preview", "preprocess": {"area": [64, 64]}}
+PREVIEW = {"backend": "preview", "area": [64, 64]}
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_preview_job_end_to_end_with_live_events(server, astronaut_image, clip, 
     assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"
     count, width, height = frames_of(result.content, tmp_path)
     assert count == CLIP_FRAMES and (width, height) == (64, 64)
-    side = frames_of(httpx.get(f"{server.url}/jobs/{job_id}/preview", timeout=30).content, tmp_path)
+    side = frames_of(httpx.get(f"{server.url}/jobs/{job_id}/compare", timeout=30).content, tmp_path)
     assert side[1] > width  # driving | skeleton | result
     materials = httpx.get(f"{server.url}/jobs/{job_id}/materials", timeout=30)
     assert materials.status_code == 200 and frames_of(materials.content, tmp_path)[0] == CLIP_FRAMES

@@ -10,9 +10,11 @@ import torch
 from engine_runs import run_engine
 
 from wanimate.errors import WanimateError
+from wanimate.generate.settings import GenerateSettings
 from wanimate.models.attention import compile_blocks, set_attention, unusable_reason, usable_backends
-from wanimate.models.distill import ADAPTER_NAME, apply_distill_lora, preset_settings
+from wanimate.models.distill import ADAPTER_NAME
 from wanimate.models.factory import build_pipeline
+from wanimate.models.lora import count_lora_layers
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SETTINGS = dict(steps=3, seed=5)
@@ -74,26 +76,30 @@ def _lightx2v_style_lora(transformer, up_scale: float) -> dict[str, torch.Tensor
     return state
 
 
-def test_zero_distill_lora_changes_nothing_and_a_real_one_does(materials):
+def test_zero_distill_lora_changes_nothing_and_a_real_one_does(materials, tmp_path):
+    from safetensors.torch import save_file
+
     pipe = build_pipeline("tiny")
     reference = run_engine(pipe, materials, **SETTINGS)
-    wrapped = apply_distill_lora(pipe, _lightx2v_style_lora(pipe.transformer, 0.0))
-    assert wrapped == 12 * len(pipe.transformer.blocks)
-    assert np.array_equal(run_engine(pipe, materials, **SETTINGS), reference)
+    zero, real = tmp_path / "zero.safetensors", tmp_path / "real.safetensors"
+    save_file(_lightx2v_style_lora(pipe.transformer, 0.0), str(zero))
+    save_file(_lightx2v_style_lora(pipe.transformer, 0.5), str(real))
+    assert np.array_equal(run_engine(pipe, materials, **SETTINGS, distill_lora=str(zero)), reference)
+    assert count_lora_layers(pipe.transformer, ADAPTER_NAME) == 12 * len(pipe.transformer.blocks)
 
     other = build_pipeline("tiny")
-    apply_distill_lora(other, _lightx2v_style_lora(other.transformer, 0.5))
-    changed = run_engine(other, materials, **SETTINGS)
+    changed = run_engine(other, materials, **SETTINGS, distill_lora=str(real))
     assert np.abs(changed - reference).max() > 1e-3
-    apply_distill_lora(other, _lightx2v_style_lora(other.transformer, 0.5), scale=0.0)
-    assert ADAPTER_NAME in other.transformer.peft_config
-    assert np.abs(run_engine(other, materials, **SETTINGS) - reference).max() <= 1e-6
+    quiet = run_engine(other, materials, **SETTINGS, distill_lora=str(real), distill_scale=0.0)
+    assert ADAPTER_NAME in other.transformer.peft_config  # still loaded, inactive
+    assert np.abs(quiet - reference).max() <= 1e-6
 
 
 def test_lightx2v_preset_is_four_steps_without_cfg():
-    assert preset_settings("lightx2v") == {"steps": 4, "guidance": 1.0, "shift": 5.0}
+    preset = GenerateSettings(preset="lightx2v", steps=20, guidance=3.0, shift=8.0)
+    assert (preset.steps, preset.guidance, preset.shift) == (4, 1.0, 5.0)
     with pytest.raises(WanimateError, match="--preset"):
-        preset_settings("turbo")
+        GenerateSettings(preset="turbo")
 
 
 @torch.no_grad()

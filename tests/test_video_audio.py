@@ -9,8 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from wanimate.materials import AudioSource
-from wanimate.video import VideoWriter, probe_video
+from wanimate.video import AudioSource, VideoWriter, probe_video
 
 RATE = 48000
 FPS = 25

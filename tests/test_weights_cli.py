@@ -14,13 +14,13 @@ from wanimate.errors import WanimateError
 from wanimate.models.command import register
 from wanimate.models.factory import build_pipeline
 from wanimate.models.loading import load_model
-from wanimate.models.official_export import save_official
+from wanimate.testing.official_export import save_official
 
 
 @pytest.fixture
 def app() -> typer.Typer:
     app = typer.Typer()
-    register(app, typer.Typer())
+    register(app)
     return app
 
 

@@ -15,8 +15,8 @@ from transformers import CLIPVisionConfig, CLIPVisionModel
 from wanimate.errors import WanimateError
 from wanimate.models import factory, hub, loading
 from wanimate.models.loading import LoadedModel, convert_weights, load_model
-from wanimate.models.official_export import save_official
 from wanimate.models.official_io import LORA_FILE, dit_shards
+from wanimate.testing.official_export import save_official
 
 
 def _reference_pipeline():
@@ -279,5 +279,5 @@ def test_single_file_without_a_base_says_so(layouts, hf_cache: Path) -> None:
         load_model(str(layouts["comfy"]), progress=False)
     assert "comfy_native.safetensors needs a base" in str(err.value)
     assert "hf download Wan-AI/Wan2.2-Animate-14B" in str(err.value)
-    with pytest.raises(WanimateError, match=r"must be a \.safetensors file"):
+    with pytest.raises(WanimateError, match=r"must be a \.safetensors or \.gguf file"):
         load_model(str(layouts["official"] / "Wan2.1_VAE.pth"), progress=False)

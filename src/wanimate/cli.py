@@ -1,4 +1,5 @@
-"""The ``wanimate`` command: one sub-command per stage, registered from the stage packages.
+"""The ``wanimate`` command: one sub-command per stage, registered from the stage packages;
+the benchmarks are registered from ``wanimate.bench``.
 
 Stage modules keep their heavy imports (torch, diffusers, mediapipe) inside the
 command bodies so that ``wanimate --help`` answers instantly.
@@ -37,7 +38,8 @@ bench_app = typer.Typer(help="Benchmarks: speed and memory of each stage.", no_a
 app.add_typer(bench_app, name="bench")
 
 for _module in COMMAND_MODULES:
-    importlib.import_module(_module).register(app, bench_app)
+    importlib.import_module(_module).register(app)
+importlib.import_module("wanimate.bench.command").register(bench_app)
 
 
 _debug = {"on": False}
@@ -67,9 +69,13 @@ class _OneLineHandler(logging.Handler):
         print(prefix + record.getMessage(), file=sys.stderr, flush=True)
 
 
-def _configure_logging() -> None:
-    """Warnings from the stages (``logging.getLogger("wanimate")``) print as one plain line on stderr."""
-    if "--debug" not in sys.argv[1:]:
+def _configure_logging(argv: list[str]) -> None:
+    """Warnings from the stages (``logging.getLogger("wanimate")``) print as one plain line on stderr.
+
+    ``argv`` is what this invocation parses (``main(argv)`` or the process's own arguments), so a
+    ``--debug`` given to ``main`` keeps the library logs, and one in the process's argv does not leak in.
+    """
+    if "--debug" not in argv:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
         # diffusers and transformers reset their root loggers' levels on import; their env settings stick.
@@ -84,7 +90,7 @@ def _configure_logging() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a :class:`WanimateError` becomes one line on stderr and exit code 2."""
     _debug["on"] = False
-    _configure_logging()
+    _configure_logging(argv if argv is not None else sys.argv[1:])
     try:
         app(args=argv, standalone_mode=False)
     except WanimateError as exc:

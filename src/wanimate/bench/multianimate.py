@@ -11,6 +11,7 @@ per step.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -94,32 +95,31 @@ def bench_multianimate(
     height: int = 256,
     width: int = 256,
     frames: int = 81,
-    segment_frames: int = 81,
-    steps: int = 4,
-    guidance: float = 1.5,
-    dtype: str = "fp32",
-    device: str = "auto",
     characters: int = 3,
     repeats: int = 5,
-    options: dict[str, Any] | None = None,
+    settings: Any = None,
+    **options: Any,
 ) -> dict[str, float | int | str]:
+    """MultiAnimate on random weights with ``settings`` (a ``MultiAnimateSettings``; default 4 steps in fp32)
+    and/or option ``options``; the prompts, weights and adapters are fixed by the benchmark."""
     from wanimate.generate import generate
     from wanimate.materials.characters import load_character_materials
-    from wanimate.materials.synthetic import write_character_materials
     from wanimate.models.memory import weight_bytes
+    from wanimate.models.session import ModelSession
     from wanimate.multianimate.loading import load_multianimate
     from wanimate.multianimate.settings import MultiAnimateSettings
+    from wanimate.options import build, flat_values
+    from wanimate.testing.synthetic import write_character_materials
 
-    settings = MultiAnimateSettings(
-        steps=steps,
-        guidance=guidance,
-        segment_frames=segment_frames,
-        dtype=dtype,
-        device=device,
-        prompt="w1 w2",
+    settings = build(MultiAnimateSettings, options, settings or MultiAnimateSettings(steps=4, dtype="fp32"))
+    settings = dataclasses.replace(
+        settings, weights=f"random:{config}", adapter=f"random:{max(characters, 3)}", prompt="w1 w2",
         negative_prompt="w3",
-        **(options or {}),
-    )
+    )  # fmt: skip
+    defaults = flat_values(MultiAnimateSettings())
+    reported = ("weights", "adapter", "steps", "guidance", "dtype", "device", "segment_frames", "prompt",
+                "negative_prompt")  # fmt: skip
+    changed = {k: v for k, v in flat_values(settings).items() if v != defaults[k] and k not in reported}
     resolved = settings.resolved_device()
     cuda = resolved.type == "cuda"
     result: dict[str, float | int | str] = {
@@ -128,28 +128,27 @@ def bench_multianimate(
         "characters": characters,
         "resolution": f"{width}x{height}",
         "frames": frames,
-        "segment_frames": segment_frames,
-        "steps": steps,
-        "guidance": guidance,
-        "dtype": dtype,
+        "segment_frames": settings.segment_frames,
+        "steps": settings.steps,
+        "guidance": settings.guidance,
+        "dtype": settings.dtype,
         "device": str(resolved),
-        "options": ",".join(f"{k}={v}" for k, v in (options or {}).items()) or "none",
+        "options": ",".join(f"{k}={v}" for k, v in changed.items()) or "none",
     }
     with tempfile.TemporaryDirectory(prefix="wanimate-bench-") as tmp:
         root = Path(tmp)
         write_character_materials(root / "m", characters=characters, num_frames=frames, height=height, width=width)
         materials = load_character_materials(root / "m")
         started = time.perf_counter()
-        model = load_multianimate(
-            f"random:{config}", f"random:{max(characters, 3)}", dtype=settings.torch_dtype, progress=False
-        )
+        model = load_multianimate(settings.weights, settings.adapter, dtype=settings.torch_dtype, progress=False)
+        session = ModelSession.wrap(model, dtype=settings.dtype, device=resolved)
         result["model_build_s"] = time.perf_counter() - started
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         clock = StageClock(on_event=lambda event: rss.mark() if event.stage in ("segment", "write") else None)
         with RssSampler() as rss:
             started = time.perf_counter()
-            generate(materials, root / "out.mp4", settings=settings, model=model, progress=clock)
+            generate(materials, root / "out.mp4", settings, session=session, progress=clock)
             result["total_s"] = time.perf_counter() - started
         result.update(clock.durations())
         result["peak_rss_mib"] = rss.peak

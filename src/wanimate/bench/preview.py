@@ -87,8 +87,8 @@ def bench_preview(
     """Render ``frames`` frames per mode at ``res`` and return the time spent per stage."""
     import time
 
-    from wanimate.preview.demo import motion_materials, replace_materials
     from wanimate.preview.renderer import Timer, render_preview
+    from wanimate.testing.demo import motion_materials, replace_materials
 
     if res not in RESOLUTIONS:
         raise WanimateError(f"unknown resolution {res!r}: use one of {', '.join(RESOLUTIONS)}")

@@ -45,11 +45,11 @@ def _tiny_generate(root: Path) -> dict[str, dict]:
     from wanimate.evaluate.inputs import plan_boundaries
     from wanimate.evaluate.reference import psnr, ssim
     from wanimate.generate import GenerateSettings, generate
-    from wanimate.materials.synthetic import write_materials
-    from wanimate.models.loading import load_model
+    from wanimate.models.session import ModelSession
+    from wanimate.testing.synthetic import write_materials
     from wanimate.video import iter_frames
 
-    model = load_model("random:tiny", device="cpu")
+    session = ModelSession("random:tiny", dtype="fp32", device="cpu")
     materials = write_materials(root / "tiny-materials", num_frames=TINY_FRAMES, height=64, width=64)
     results: dict[str, dict] = {}
     outputs = {}
@@ -57,10 +57,10 @@ def _tiny_generate(root: Path) -> dict[str, dict]:
         for strength in (0.0, 1.0):
             name = f"tiny {sampler}" + (" +colour" if strength else "")
             settings = GenerateSettings(
-                steps=4, segment_frames=9, dtype="fp32", device="cpu", prompt="w1", sampler=sampler,
-                color_correction=strength,
+                weights="random:tiny", steps=4, segment_frames=9, dtype="fp32", device="cpu", prompt="w1",
+                sampler=sampler, color_correction=strength,
             )  # fmt: skip
-            out = generate(materials, root / f"{name.replace(' ', '_')}.mp4", settings=settings, model=model)
+            out = generate(materials, root / f"{name.replace(' ', '_')}.mp4", settings, session=session)
             outputs[name] = out
             results[name] = _temporal(out, 30.0, plan_boundaries(TINY_FRAMES, 9, 1))
     a = list(iter_frames(outputs["tiny official"]))
@@ -78,7 +78,7 @@ def bench_quality(res: str = "360p", frames: int = 60, long_seconds: int = 30, o
     """Summaries by clip name: the headline eval numbers of each."""
     from wanimate.evaluate.pipeline import EvalOptions, evaluate
     from wanimate.preview import render_preview
-    from wanimate.preview.demo import motion_materials, replace_materials
+    from wanimate.testing.demo import motion_materials, replace_materials
 
     height = RESOLUTIONS[res]
     image, clip = _media()

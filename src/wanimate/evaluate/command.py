@@ -1,4 +1,4 @@
-"""``wanimate eval`` and ``wanimate bench quality``."""
+"""``wanimate eval`` (its benchmark, ``wanimate bench quality``, lives in ``wanimate.bench.command``)."""
 
 from __future__ import annotations
 
@@ -72,19 +72,5 @@ def eval_command(
     Console(stderr=True).print(f"wrote {json_path} and {html_path}")
 
 
-def bench_quality_command(
-    res: str = typer.Option("360p", help="Preview height: 360p, 480p or 720p."),
-    frames: int = typer.Option(60, min=16, help="Frames per preview clip."),
-    long_seconds: int = typer.Option(30, min=2, help="Length of the looped clip for drift (seconds at 30 fps)."),
-    out_dir: Path | None = typer.Option(None, help="Keep the clips and reports here (default: a temp folder)."),
-) -> None:
-    """Eval numbers for the preview renderer (both modes, and a long loop) and random:tiny generate."""
-    from wanimate.bench.quality import bench_quality, format_quality
-
-    results = bench_quality(res=res, frames=frames, long_seconds=long_seconds, out_dir=out_dir)
-    typer.echo(format_quality(results, f"wanimate bench quality --res {res} --frames {frames}"))
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     app.command("eval")(eval_command)
-    bench_app.command("quality")(bench_quality_command)

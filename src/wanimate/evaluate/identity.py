@@ -23,8 +23,8 @@ from typing import Any, Literal
 import numpy as np
 
 from wanimate.errors import WanimateError
+from wanimate.evaluate.colour import colour_correlation
 from wanimate.preprocess import keypoints as K
-from wanimate.preview.quality import colour_correlation
 
 SAME_PERSON = 0.6  # dlib's documented threshold on the Euclidean distance of two embeddings
 IdentityMethod = Literal["auto", "face", "appearance"]

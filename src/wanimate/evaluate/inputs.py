@@ -18,9 +18,8 @@ from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.materials import load_materials
+from wanimate.materials.layout import KEYPOINTS_NAME
 from wanimate.video import probe_video
-
-KEYPOINTS_NAME = "keypoints.npz"
 
 
 @dataclass

@@ -9,7 +9,6 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "DEFAULT_WEIGHTS": "wanimate.generate.settings",
     "GenerateSettings": "wanimate.generate.settings",
     "ProgressEvent": "wanimate.generate.engine",
     "SegmentGenerator": "wanimate.generate.engine",

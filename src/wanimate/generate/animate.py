@@ -17,13 +17,12 @@ import torch.nn.functional as F
 from diffusers import WanAnimatePipeline
 from PIL import Image
 
-from wanimate.generate.caching import reset_step_cache
-from wanimate.generate.runtime import prepare_pipeline, resolve_vram_budget
 from wanimate.generate.sampler import make_scheduler, set_schedule
 from wanimate.generate.segments import Segment
 from wanimate.generate.settings import GenerateSettings
 from wanimate.generate.sources import FrameWindow
 from wanimate.materials import Materials
+from wanimate.models.caching import reset_step_cache
 
 
 def _to_pil(frames: list[np.ndarray]) -> list[Image.Image]:
@@ -73,10 +72,9 @@ class AnimateSegments:
         self.pipe = pipe
         self.materials = materials
         self.device = device
-        self.mode = settings.mode or materials.mode
-        # Speed/memory options (quantize, offload, attention, cache, compile), applied once per pipeline.
-        self.settings = settings = resolve_vram_budget(settings, pipe.transformer, materials.height, materials.width)
-        prepare_pipeline(pipe, settings, device)
+        self.mode = materials.mode
+        # The pipeline as the model session prepared it; ``settings`` already have the VRAM budget resolved.
+        self.settings = settings
         self.scheduler = make_scheduler(pipe.scheduler.config, settings.sampler, settings.shift)
         self._segment: dict[str, Any] = {}
 

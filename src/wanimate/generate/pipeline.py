@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from wanimate.errors import WanimateError
 from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator, to_uint8
-from wanimate.generate.runtime import load_device, resolve_vram_budget
-from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
+from wanimate.generate.runtime import engine_model, prepare, session_for, session_key
+from wanimate.generate.settings import GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
-from wanimate.materials import Materials, load_materials
+from wanimate.materials.folder import Materials, load_materials
+from wanimate.options import build
 from wanimate.video import FrameSequenceWriter, VideoWriter
 
 if TYPE_CHECKING:
     from wanimate.materials.characters import CharacterMaterials
-    from wanimate.models.loading import LoadedModel
-    from wanimate.multianimate.loading import MultiAnimateModel
+    from wanimate.models.session import ModelSession
 
 log = logging.getLogger("wanimate")
 
@@ -37,146 +33,91 @@ def _check_output(output: Path) -> None:
         raise WanimateError(f"output {output} is a folder; give a file name like out.mp4")
 
 
-def resolve_relight(settings: GenerateSettings, model: LoadedModel, mode: str) -> float:
-    """The relighting LoRA scale to use: 0 when off. On by default in replace mode when the weights carry it."""
-    wanted = settings.relight if settings.relight is not None else mode == "replace"
-    if not wanted:
-        return 0.0
-    if model.relight_lora is None:
-        if settings.relight:
-            raise WanimateError(
-                f"--relight needs relighting_lora.ckpt, which the weights {model.source} do not carry; "
-                "use the official Wan-AI/Wan2.2-Animate-14B weights or pass --no-relight"
-            )
-        log.warning(
-            "replace mode without the relighting LoRA (not in %s): colours may not match the scene",
-            model.source,
-        )
-        return 0.0
-    return settings.relight_scale
+def resolve_materials(materials: str | Path | Materials, mode: str | None) -> Materials:
+    """The materials to generate from, with ``mode`` (when given) overriding theirs, for a path or an object alike."""
+    if isinstance(materials, Materials):
+        if mode is None or mode == materials.mode:
+            return materials
+        return load_materials(materials.root, mode=mode)  # type: ignore[arg-type]
+    return load_materials(materials, mode=mode)  # type: ignore[arg-type]
 
 
-def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: float) -> None:
-    from wanimate.models.lora import apply_relight_lora
-
-    transformer = model.pipeline.transformer
-    if relight_scale and model.relight_lora is not None:
-        apply_relight_lora(transformer, model.relight_lora, relight_scale)
-    elif getattr(transformer, "_wanimate_relight_path", None) is not None:
-        # Loaded by an earlier job on this model: weight 0 turns it off and leaves other adapters active.
-        apply_relight_lora(transformer, transformer._wanimate_relight_path, 0.0)
-
-
-@dataclass
-class _Prepared:
-    """What a run needs once inputs and weights are checked: the model, the materials, the resume key."""
-
-    model: Any  # the pipeline, or a MultiAnimateModel
-    materials: Any  # Materials or CharacterMaterials
-    settings: GenerateSettings
-    device: torch.device
-    key: str
-
-
-def _prepare_animate(
-    materials: str | Path | Materials,
-    settings: GenerateSettings,
-    weights: str | None,
-    base: str | None,
-    model: LoadedModel | None,
-) -> _Prepared:
-    mats = materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
-    settings = dataclasses.replace(settings, mode=mats.mode)
-    device = settings.resolved_device()
-    if model is None:
-        from wanimate.models.loading import load_model
-
-        # Weights that will be quantized or offloaded (or sized by a budget) load on the host first.
-        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
-        model = load_model(weights or DEFAULT_WEIGHTS, dtype=settings.torch_dtype, device=target, base=base)
-    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
-    relight_scale = resolve_relight(settings, model, mats.mode)
-    _configure(model, settings, relight_scale)
-    key = settings.result_key(
-        materials=mats.fingerprint(), weights=model.source, layout=model.layout, relight=relight_scale
-    )
-    return _Prepared(model.pipeline, mats, settings, device, key)
-
-
-def _prepare_multianimate(
-    materials: str | Path | CharacterMaterials,
-    settings: GenerateSettings,
-    weights: str | None,
-    adapter: str,
-    base: str | None,
-    model: MultiAnimateModel | None,
-) -> _Prepared:
+def _character_materials(materials: str | Path | CharacterMaterials, mode: str | None) -> CharacterMaterials:
     from wanimate.materials.characters import CharacterMaterials, load_character_materials
-    from wanimate.multianimate.loading import load_multianimate
 
-    mats = materials if isinstance(materials, CharacterMaterials) else load_character_materials(materials)
-    device = settings.resolved_device()
-    if model is None:
-        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
-        model = load_multianimate(
-            weights, adapter, characters=mats.characters, dtype=settings.torch_dtype, device=target, base=base
+    if mode == "replace":
+        raise WanimateError(
+            "--mode replace is a Wan2.2-Animate option; MultiAnimate animates the characters of the reference "
+            "(see docs/multianimate.md)"
         )
-    model.check_characters(mats.characters)
-    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
-    key = settings.result_key(
-        model="multianimate",
-        materials=mats.fingerprint(),
-        weights=model.source,
-        layout=model.layout,
-        adapter=model.adapter_source,
-    )
-    return _Prepared(model, mats, settings, device, key)
+    return materials if isinstance(materials, CharacterMaterials) else load_character_materials(materials)
+
+
+def _settings_class(materials: Any) -> type[GenerateSettings]:
+    """Without settings: MultiAnimate's for N-character materials, Wan2.2-Animate's otherwise."""
+    from wanimate.generate.settings import settings_class
+    from wanimate.materials.characters import CharacterMaterials
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    if isinstance(materials, CharacterMaterials):
+        return MultiAnimateSettings
+    if isinstance(materials, Materials):
+        return GenerateSettings
+    return settings_class("auto", Path(materials))
 
 
 def generate(
     materials: str | Path | Materials | CharacterMaterials,
     output: str | Path,
-    *,
     settings: GenerateSettings | None = None,
-    weights: str | None = None,
-    adapter: str = "auto",
-    base: str | None = None,
-    model: LoadedModel | MultiAnimateModel | None = None,
+    *,
+    mode: str | None = None,
+    session: ModelSession | None = None,
     work_dir: str | Path | None = None,
     resume: bool = True,
     keep_work: bool = False,
     save_frames: str | Path | None = None,
-    audio: bool = True,
     progress: ProgressCallback | None = None,
+    **options: Any,
 ) -> Path:
     """Generate the video for a materials folder and write it to ``output``.
 
-    Finished segments are kept in ``work_dir`` (default ``<output stem>.work`` beside
-    the output) until the video is written, so an interrupted run started again with
-    the same inputs and settings continues from the last finished segment. ``base``
-    supplies the VAE, encoders and scheduler when ``weights`` is a single-file
-    transformer (default: the official repo).
-
-    :class:`~wanimate.multianimate.settings.MultiAnimateSettings` runs MultiAnimate on N-character
-    materials: ``weights`` is then the Wan2.1-I2V base (default ``Wan-AI/Wan2.1-I2V-14B-720P``) and
-    ``adapter`` the MultiAnimate checkpoint (default: the smallest release that fits the characters).
+    ``settings`` (a :class:`GenerateSettings`, or a
+    :class:`~wanimate.multianimate.settings.MultiAnimateSettings` for N-character materials, which
+    is the default for them) and/or ``options`` (its field names, e.g. ``steps=20, seed=7``, applied
+    on top) choose everything. ``mode`` overrides the materials' own mode, whether ``materials`` is a
+    path or a :class:`Materials`. ``session`` is a :class:`~wanimate.models.session.ModelSession` to
+    reuse (it must hold the settings' weights, dtype and device); by default one is loaded for this
+    call. Finished segments are kept in ``work_dir`` (default ``<output stem>.work`` beside the
+    output) until the video is written, so an interrupted run started again with the same inputs and
+    settings continues from the last finished segment.
     """
     from wanimate.multianimate.settings import MultiAnimateSettings
 
-    settings = settings or GenerateSettings()
-    settings.validate()
+    cls = type(settings) if settings is not None else _settings_class(materials)
+    settings = build(cls, options, settings)
     output = Path(output)
     _check_output(output)
     if isinstance(settings, MultiAnimateSettings):
-        run = _prepare_multianimate(materials, settings, weights, adapter, base, model)
+        mats: Any = _character_materials(materials, mode)  # type: ignore[arg-type]
     else:
-        run = _prepare_animate(materials, settings, weights, base, model)
-    mats, notify = run.materials, progress or (lambda event: None)
+        mats = resolve_materials(materials, mode)  # type: ignore[arg-type]
+    if session is None:
+        session = session_for(settings)
+    elif session.key != session_key(settings):
+        wanted = session_key(settings)
+        raise WanimateError(
+            f"the model session holds {session.key.weights} ({session.key.dtype} on {session.key.device}) but the "
+            f"settings ask for {wanted.weights} ({wanted.dtype} on {wanted.device}); use a session for those"
+        )
+    settings, identity = prepare(session, settings, mats)
+    notify = progress or (lambda event: None)
 
-    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), run.key, resume=resume)
+    key = settings.result_key(materials=mats.fingerprint(), **identity)
+    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), key, resume=resume)
     if work.discarded:
         log.warning("discarded %d saved segments made with other inputs or settings", work.discarded)
-    generator = SegmentGenerator(run.model, mats, run.settings, run.device, progress=progress)
+    generator = SegmentGenerator(engine_model(session), mats, settings, session.device, progress=progress)
     done = len(work.finished())
     if done < generator.plan.num_segments:
         state = None
@@ -195,7 +136,7 @@ def generate(
             del out, frames  # a segment's float frames must not live through the next segment
 
     notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
-    source_audio = mats.meta.audio if audio else None
+    source_audio = mats.meta.audio if settings.audio else None
     pngs = FrameSequenceWriter(save_frames) if save_frames is not None else None
     with VideoWriter(output, mats.meta.fps, audio=source_audio) as writer:
         for frame in work.iter_frames():  # one read of the saved segments feeds both outputs

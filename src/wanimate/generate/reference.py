@@ -16,13 +16,14 @@ from PIL import Image
 
 from wanimate.generate.settings import GenerateSettings
 from wanimate.materials import Materials
+from wanimate.materials.layout import MASK_THRESHOLD
 from wanimate.video import iter_frames
 
 
 def _frames(materials: Materials, name: str) -> list[Image.Image]:
     frames = iter_frames(materials.path(name))
     if name == "mask":  # the engine thresholds masks on read; so must the baseline
-        return [Image.fromarray(np.where(f >= 128, 255, 0).astype(np.uint8)) for f in frames]
+        return [Image.fromarray(np.where(f >= MASK_THRESHOLD, 255, 0).astype(np.uint8)) for f in frames]
     return [Image.fromarray(f) for f in frames]
 
 
@@ -34,7 +35,7 @@ def run_reference_pipeline(
     on_step: Callable[[Any, int, Any, dict], dict] | None = None,
 ) -> np.ndarray:
     """Frames ``(N, H, W, 3)`` in [0, 1] from the diffusers pipeline, seeded like the engine."""
-    mode = settings.mode or materials.mode
+    mode = materials.mode
     replace = mode == "replace"
     with Image.open(materials.path("ref")) as ref:
         image = ref.convert("RGB")

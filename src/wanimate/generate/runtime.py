@@ -1,9 +1,11 @@
-"""Applies the speed and memory settings to a loaded pipeline, once, in the only order that works.
+"""From generation settings to a prepared model: which session, which runtime, resolved once per call.
 
-Quantize on the host → place or offload → attention backend → distill LoRA →
-step cache → compile. A pipeline remembers what was applied, so ``generate``
-can be called many times with the same model; asking for different options on
-an already-prepared pipeline is refused rather than stacking hooks.
+``generate`` asks for a model through :func:`prepare`: it loads the session's weights if needed
+(on the host when they will be quantized or offloaded there), resolves ``--vram-budget`` into
+concrete memory options from the loaded DiT's size, decides the relighting strength for the
+materials' mode (Wan2.2-Animate) or checks the characters against the checkpoint (MultiAnimate),
+and has the session apply the resulting :class:`Runtime`. The session makes the changes and keeps
+the record; nothing here touches the pipeline.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any
 import torch
 
 from wanimate.errors import WanimateError
-from wanimate.generate.caching import CacheOptions, enable_step_cache, remember_motion
 from wanimate.generate.settings import GenerateSettings
-from wanimate.models.memory import MemoryOptions, apply_memory_options, needs_host_load, plan_for_budget
+from wanimate.models.caching import CacheOptions
+from wanimate.models.hub import DEFAULT_REPO
+from wanimate.models.memory import MemoryOptions, needs_host_load, plan_for_budget
+from wanimate.models.session import ModelSession, Runtime, SessionKey
 
 log = logging.getLogger("wanimate")
 
@@ -29,6 +33,33 @@ def memory_options(settings: GenerateSettings) -> MemoryOptions:
         text_encoder_cpu=settings.text_encoder_cpu,
         vae_tiling=settings.vae_tiling,
     )
+
+
+def _is_multianimate(settings: GenerateSettings) -> bool:
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    return isinstance(settings, MultiAnimateSettings)
+
+
+def session_key(settings: GenerateSettings) -> SessionKey:
+    """What a session must hold for these settings: model, weights, adapter, base, dtype and the device."""
+    model = "multianimate" if _is_multianimate(settings) else "animate"
+    adapter = settings.adapter if model == "multianimate" else None
+    device = str(settings.resolved_device())
+    return SessionKey(settings.weights, settings.base, settings.dtype, device, model=model, adapter=adapter)
+
+
+def session_for(settings: GenerateSettings) -> ModelSession:
+    """A new (not yet loaded) session for these settings."""
+    key = session_key(settings)
+    return ModelSession(
+        key.weights, dtype=key.dtype, device=key.device, base=key.base, model=key.model, adapter=key.adapter
+    )
+
+
+def engine_model(session: ModelSession) -> Any:
+    """What the segment engine runs: the Wan-Animate pipeline, or the whole MultiAnimate model."""
+    return session.model if session.key.model == "multianimate" else session.pipeline
 
 
 def resolve_vram_budget(
@@ -70,59 +101,56 @@ def resolve_vram_budget(
     )
 
 
-def load_device(settings: GenerateSettings, device: torch.device) -> torch.device:
-    """Where to load the weights: the host when they will be quantized or offloaded there."""
-    return torch.device("cpu") if needs_host_load(memory_options(settings)) else device
+def resolve_relight(settings: GenerateSettings, model: object, mode: str) -> float:
+    """The relighting LoRA scale to use: 0 when off. On by default in replace mode when the weights carry it."""
+    wanted = settings.relight if settings.relight is not None else mode == "replace"
+    if not wanted:
+        return 0.0
+    if model.relight_lora is None:  # type: ignore[attr-defined]
+        if settings.relight:
+            raise WanimateError(
+                f"--relight needs relighting_lora.ckpt, which the weights {model.source} do not carry; "  # type: ignore[attr-defined]
+                f"use the official {DEFAULT_REPO} weights or pass --no-relight"
+            )
+        log.warning(
+            "replace mode without the relighting LoRA (not in %s): colours may not match the scene",
+            model.source,  # type: ignore[attr-defined]
+        )
+        return 0.0
+    return settings.relight_scale
 
 
-def runtime_signature(settings: GenerateSettings) -> tuple[Any, ...]:
-    """The options a prepared pipeline is committed to (changing them needs a fresh load)."""
-    return (
-        memory_options(settings),
-        settings.attention,
-        settings.compile,
-        settings.cache,
-        settings.cache_threshold,
-        settings.cache_interval,
-        settings.motion_memo,
+def runtime_for(settings: GenerateSettings, relight: float) -> Runtime:
+    """The runtime these (budget-resolved) settings ask of the model."""
+    return Runtime(
+        memory=memory_options(settings),
+        attention=settings.attention,
+        compile=settings.compile,
+        cache=CacheOptions(mode=settings.cache, threshold=settings.cache_threshold, interval=settings.cache_interval),
+        motion_memo=settings.motion_memo,
+        relight=relight,
+        distill=settings.distill_lora,
+        distill_scale=settings.distill_scale,
     )
 
 
-def place_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device) -> None:
-    """Quantize, place or offload, and pick the attention backend: the options every Wan model shares."""
-    from wanimate.models.attention import set_attention
+def prepare(session: ModelSession, settings: GenerateSettings, materials: Any) -> tuple[GenerateSettings, dict]:
+    """Load (if needed) and configure ``session`` for ``settings`` on ``materials``.
 
-    apply_memory_options(pipe, memory_options(settings), device)
-    set_attention(pipe.transformer, settings.attention, device)
-
-
-def refuse_changed_runtime(applied: tuple[Any, ...], settings: GenerateSettings) -> None:
-    if applied != runtime_signature(settings):
-        raise WanimateError(
-            "this model was prepared with other speed/memory options; load it again to change "
-            "--offload/--quantize/--attention/--compile/--cache"
-        )
-
-
-def prepare_pipeline(pipe: Any, settings: GenerateSettings, device: torch.device) -> None:
-    """Apply every speed/memory option of ``settings`` to ``pipe`` (a no-op when already applied)."""
-    from wanimate.models.attention import compile_blocks
-    from wanimate.models.distill import apply_distill_lora
-
-    applied = getattr(pipe, "_wanimate_runtime", None)
-    if applied is None:
-        place_pipeline(pipe, settings, device)
-        pipe._wanimate_runtime = runtime_signature(settings)
+    Returns the settings with the VRAM budget resolved, and what identifies the model in the resume
+    key (its resolved source and layout, the relighting strength or the MultiAnimate checkpoint);
+    the session's pipeline is then exactly what a fresh load with those settings would give.
+    """
+    host_first = needs_host_load(memory_options(settings)) or settings.vram_budget is not None
+    if session.key.model == "multianimate":
+        model = session.loaded(host_first=host_first, characters=materials.characters)
+        model.check_characters(materials.characters)
+        relight = 0.0
+        identity = {"model": "multianimate", "adapter": model.adapter_source}
     else:
-        refuse_changed_runtime(applied, settings)
-    if settings.distill_lora is not None:
-        apply_distill_lora(pipe, settings.distill_lora, settings.distill_scale)
-    if applied is None:
-        enable_step_cache(
-            pipe.transformer,
-            CacheOptions(mode=settings.cache, threshold=settings.cache_threshold, interval=settings.cache_interval),
-        )
-        if settings.motion_memo:
-            remember_motion(pipe.transformer)
-        if settings.compile:
-            compile_blocks(pipe.transformer, device, fullgraph=settings.cache == "none")
+        model = session.loaded(host_first=host_first)
+        relight = resolve_relight(settings, model, materials.mode)
+        identity = {"relight": relight}
+    settings = resolve_vram_budget(settings, model.pipeline.transformer, materials.height, materials.width)
+    session.pipeline_for(runtime_for(settings, relight))
+    return settings, {"weights": model.source, "layout": model.layout, **identity}

@@ -14,10 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from wanimate.errors import WanimateError
+from wanimate.materials.layout import MASK_THRESHOLD
 from wanimate.video import iter_frames
-
-MASK_THRESHOLD = 128  # masks may come from lossy mp4s (the official writer): threshold back to 0/255
-
 
 FrameOpener = Callable[[], Iterator[np.ndarray]]
 

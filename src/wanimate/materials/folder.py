@@ -12,38 +12,23 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.hashing import update_with_file
-from wanimate.video import probe_video
-
-FORMAT_VERSION = 1  # what single-character (Wan2.2-Animate) folders are written as
-CHARACTERS_FORMAT_VERSION = 2  # version 2 adds the N-character layout of MultiAnimate (docs/multianimate.md)
-READABLE_VERSION = CHARACTERS_FORMAT_VERSION
-META_NAME = "meta.json"
-MATERIAL_FILES = {
-    "ref": "src_ref.png",
-    "pose": "src_pose.mp4",
-    "face": "src_face.mp4",
-    "bg": "src_bg.mp4",
-    "mask": "src_mask.mp4",
-}
-OFFICIAL_FPS = 30.0  # the official preprocessing always writes 30 fps
-FACE_SIZE = 512
-
-Mode = Literal["animate", "replace"]
-
-
-@dataclass
-class AudioSource:
-    """Where the driving video's audio lives, so the final video can carry it."""
-
-    path: str
-    start: float = 0.0
-    duration: float | None = None
+from wanimate.materials.layout import (
+    CHARACTERS_FORMAT_VERSION,
+    FORMAT_VERSION,
+    MATERIAL_FILES,
+    META_NAME,
+    MODES,
+    OFFICIAL_FPS,
+    READABLE_VERSION,
+    Mode,
+)
+from wanimate.video import AudioSource, probe_video
 
 
 @dataclass
@@ -159,8 +144,11 @@ def is_character_folder(root: Path, meta: MaterialsMeta | None) -> bool:
 def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
     """Validate a materials folder (ours or the official preprocessing's) and describe it.
 
-    Every check raises :class:`WanimateError` naming the file and what to fix, so a
-    bad folder fails before any model is loaded.
+    This is where a folder's mode is decided, once: ``mode`` when given (an override, e.g.
+    ``generate --mode``), else ``meta.json``'s, else ``replace`` when the background and mask
+    videos are present. Everything downstream reads ``Materials.mode``. Every check raises
+    :class:`WanimateError` naming the file and what to fix, so a bad folder fails before any model
+    is loaded.
     """
     root = Path(root)
     if not root.is_dir():
@@ -172,8 +160,8 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
         )
     has_replace_files = all((root / MATERIAL_FILES[n]).is_file() for n in ("bg", "mask"))
     resolved_mode: Mode = mode or (stored.mode if stored else ("replace" if has_replace_files else "animate"))
-    if resolved_mode not in ("animate", "replace"):
-        raise WanimateError(f"mode must be 'animate' or 'replace', not {resolved_mode!r}")
+    if resolved_mode not in MODES:
+        raise WanimateError(f"--mode must be animate or replace, not {resolved_mode!r}")
 
     needed = ["ref", "pose", "face"] + (["bg", "mask"] if resolved_mode == "replace" else [])
     missing = [MATERIAL_FILES[n] for n in needed if not (root / MATERIAL_FILES[n]).is_file()]

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wanimate.models.loading import LoadedModel, convert_weights, load_model
-    from wanimate.models.lora import apply_relight_lora
+    from wanimate.models.session import ModelSession, Runtime
 
-__all__ = ["LoadedModel", "apply_relight_lora", "convert_weights", "load_model"]
+__all__ = ["LoadedModel", "ModelSession", "Runtime", "convert_weights", "load_model"]
 
 _HOMES = {
     "LoadedModel": "wanimate.models.loading",
     "convert_weights": "wanimate.models.loading",
     "load_model": "wanimate.models.loading",
-    "apply_relight_lora": "wanimate.models.lora",
+    "ModelSession": "wanimate.models.session",
+    "Runtime": "wanimate.models.session",
 }
 
 

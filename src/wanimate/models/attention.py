@@ -55,7 +55,15 @@ def usable_backends(device: torch.device) -> list[str]:
 
 
 def set_attention(transformer: torch.nn.Module, name: str, device: torch.device) -> str:
-    """Switch every attention of the transformer to ``name``; returns the backend actually used."""
+    """Switch every attention of this transformer (and only this one) to ``name``; returns the backend used.
+
+    diffusers' ``set_attention_backend`` names the backend on each attention processor and also
+    makes it the process-wide default for processors that name none, so one model's choice would
+    leak into every other pipeline in the process (another GPU slot's session, a baseline). The
+    processors of this transformer now name their backend, so the process-wide default is put back.
+    """
+    from diffusers.models.attention_dispatch import _AttentionBackendRegistry
+
     if name in ("native", "sdpa", "auto"):
         name = "native"
     reason = unusable_reason(name, device)
@@ -64,7 +72,9 @@ def set_attention(transformer: torch.nn.Module, name: str, device: torch.device)
             raise WanimateError(f"--attention {name}: {reason}")
         log.warning("attention backend %s is not usable: %s; falling back to native SDPA", name, reason)
         name = "native"
+    previous = _AttentionBackendRegistry._active_backend
     transformer.set_attention_backend(name)
+    _AttentionBackendRegistry.set_active_backend(previous)
     return name
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import typer
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add the weight commands to the ``wanimate`` app (no benchmarks live here)."""
-    del bench_app
+def register(app: typer.Typer) -> None:
+    """Add the weight commands to the ``wanimate`` app."""
 
     @app.command("convert")
     def convert(

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from wanimate.errors import WanimateError
+from wanimate.models.hub import DEFAULT_REPO, I2V_REPO
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class ModelFamily:
 ANIMATE = ModelFamily(
     key="wan-animate",
     title="Wan2.2-Animate-14B",
-    default_repo="Wan-AI/Wan2.2-Animate-14B",
+    default_repo=DEFAULT_REPO,
     pipeline_class="WanAnimatePipeline",
     transformer_class="WanAnimateTransformer3DModel",
     official_class="WanAnimateModel",
@@ -72,7 +74,7 @@ ANIMATE = ModelFamily(
 I2V = ModelFamily(
     key="wan-i2v",
     title="Wan2.1-I2V-14B",
-    default_repo="Wan-AI/Wan2.1-I2V-14B-720P",
+    default_repo=I2V_REPO,
     pipeline_class="WanImageToVideoPipeline",
     transformer_class="WanTransformer3DModel",
     official_class="WanModel",

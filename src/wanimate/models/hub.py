@@ -17,6 +17,7 @@ from pathlib import Path
 from wanimate.errors import WanimateError
 
 DEFAULT_REPO = "Wan-AI/Wan2.2-Animate-14B"
+I2V_REPO = "Wan-AI/Wan2.1-I2V-14B-720P"  # MultiAnimate's base
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

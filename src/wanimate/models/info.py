@@ -10,6 +10,8 @@ import importlib.metadata
 import os
 from dataclasses import dataclass, field
 
+from wanimate.models.hub import DEFAULT_REPO
+
 PACKAGES = ("wanimate", "torch", "diffusers", "transformers", "peft", "huggingface_hub", "av", "mediapipe")
 
 
@@ -79,7 +81,7 @@ def format_info(info: Info) -> str:
     lines.append(f"  not installed: {', '.join(info.attention_missing) or 'none'}")
     lines.append("Wan-Animate, MultiAnimate and Wan2.1-I2V weights in the cache:")
     if not info.weights:
-        lines.append("  none (download with `hf download Wan-AI/Wan2.2-Animate-14B`)")
+        lines.append(f"  none (download with `hf download {DEFAULT_REPO}`)")
     for name, kind, size, path in info.weights:
         lines.append(f"  {name:<48} {kind:<9} {size / 2**30:8.2f} GiB  {path}")
     return "\n".join(lines)

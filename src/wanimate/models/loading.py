@@ -31,7 +31,7 @@ LAYOUT_HELP = (
     + ", ".join(f"{p}/" for p in DIFFUSERS_PARTS)
     + "; an official folder needs "
     + ", ".join(official_io.OFFICIAL_FILES)
-    + "; a single transformer file must be a .safetensors file (its other components come from base)"
+    + "; a single transformer file must be a .safetensors or .gguf file (its other components come from base)"
 )
 
 
@@ -214,13 +214,16 @@ def _load_single_file(
 ) -> LoadedModel:
     """A lone transformer file (native, ComfyUI-prefixed or diffusers keys) on top of ``base``'s components.
 
-    The file's keys are converted with :mod:`wanimate.models.official` and assigned strictly; diffusers'
-    ``from_single_file`` is not used because its Animate converter hard-codes the 512 px motion encoder,
-    silently leaves missing tensors uninitialised and casts everything (norms included) to one dtype,
-    which would make this layout differ numerically from the others.
+    A ``.safetensors`` file's keys are converted with :mod:`wanimate.models.official` and assigned
+    strictly; diffusers' ``from_single_file`` is not used for it because its Animate converter hard-codes
+    the 512 px motion encoder, silently leaves missing tensors uninitialised and casts everything (norms
+    included) to one dtype, which would make this layout differ numerically from the others. A ``.gguf``
+    file (quantized, community layout) has no other way in: it goes through diffusers' GGUF support
+    (:func:`wanimate.models.memory.load_gguf_transformer`) with the base's transformer config, and stays
+    packed.
     """
-    if path.suffix != ".safetensors":
-        raise WanimateError(f"single-file weights must be a .safetensors file, got {path.name}")
+    if path.suffix not in (".safetensors", ".gguf"):
+        raise WanimateError(f"single-file weights must be a .safetensors or .gguf file, got {path.name}")
     if Path(base).expanduser().is_file():
         raise WanimateError(f"--base must be a folder or hub repo id, not a file ({base})")
     try:
@@ -232,17 +235,35 @@ def _load_single_file(
         config = official_io.official_dit_config(folder, family)
     else:
         config = dict(family.transformer_cls().load_config(folder / "transformer"))
-    keys = list(official_io.safetensors_shapes([path]))
-    tensors = official_io.iter_safetensors(path)
-    if official.is_native_dit(keys):
-        tensors = official.dit_native_to_diffusers(tensors, keys)
-    transformer = official_io.build_transformer(config, tensors, dtype, device, family)
+    if path.suffix == ".gguf":
+        transformer = _gguf_transformer(path, config, dtype, family).to(device)
+    else:
+        keys = list(official_io.safetensors_shapes([path]))
+        tensors = official_io.iter_safetensors(path)
+        if official.is_native_dit(keys):
+            tensors = official.dit_native_to_diffusers(tensors, keys)
+        transformer = official_io.build_transformer(config, tensors, dtype, device, family)
+
     if where.load_as == "official":
         pipe = _load_official(folder, dtype, device, family, transformer)
     else:
         pipe = _load_diffusers(folder, dtype, family, transformer)
     lora = find_relight_lora(folder) if family is ANIMATE else None
     return LoadedModel(pipe.to(device), "single-file", str(path), lora, family)
+
+
+def _gguf_transformer(path: Path, config: dict[str, Any], dtype: torch.dtype, family: ModelFamily) -> Any:
+    """The GGUF DiT, with ``config`` handed to diffusers as the folder it reads (offline)."""
+    import tempfile
+
+    from wanimate.models.memory import load_gguf_transformer
+
+    if family is not ANIMATE:
+        raise WanimateError(f"a .gguf transformer loads as {ANIMATE.title} only, not as {family.title}")
+    with tempfile.TemporaryDirectory(prefix="wanimate-gguf-config-") as tmp:
+        data = {"_class_name": "WanAnimateTransformer3DModel", **dict(config)}
+        (Path(tmp) / "config.json").write_text(json.dumps(data))
+        return load_gguf_transformer(path, tmp, dtype)
 
 
 def convert_weights(src: str | Path, dst: Path, *, progress: bool = True) -> Path:

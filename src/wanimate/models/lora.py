@@ -4,7 +4,7 @@ The official ``relighting_lora.ckpt`` is a PEFT state dict under ``"state_dict"`
 names (``blocks.0.self_attn.q.lora_A.default.weight``); the hub also carries a PEFT folder
 (``relighting_lora/adapter_model.safetensors``, prefix ``base_model.model.``). Both are renamed to the
 diffusers module names and loaded as an unmerged PEFT adapter, as the official code keeps it, so its
-strength can change between runs without reloading.
+strength can change between runs without reloading (:mod:`wanimate.models.adapters` keeps the record).
 """
 
 from __future__ import annotations
@@ -59,36 +59,31 @@ def read_relight_lora(path: Path) -> tuple[dict[str, torch.Tensor], int, float]:
     return state, ranks.pop(), alpha
 
 
-def apply_relight_lora(transformer: Any, path: Path, scale: float = 1.0) -> None:
-    """Attach the relighting LoRA to ``transformer`` (once) and set its strength to ``scale``.
+def load_relight_lora(transformer: Any, path: Path) -> None:
+    """Load the relighting LoRA onto ``transformer`` as the adapter ``ADAPTER_NAME`` (replacing one loaded before).
 
-    Each targeted Linear then computes ``W x + scale * (alpha / rank) * B A x``. Calling again with the
-    same file only changes the scale; a different file replaces the adapter.
+    Each targeted Linear then computes ``W x + scale * (alpha / rank) * B A x`` while the adapter is
+    active; which adapters are active, at which strength, is set by :class:`wanimate.models.adapters.Adapters`.
     """
-    path = Path(path).resolve()
-    current = getattr(transformer, "_wanimate_relight_path", None)
-    if current != path:
-        state, rank, alpha = read_relight_lora(path)
-        targets = sorted({k.split(".lora_", 1)[0] for k in state})
-        for name in targets:
-            try:
-                layer = transformer.get_submodule(name)
-            except AttributeError:
-                layer = None
-            layer = getattr(layer, "base_layer", layer)  # already wrapped by a previous adapter
-            if not isinstance(layer, torch.nn.Linear):
-                raise WanimateError(f"relighting LoRA targets {name!r}, which is not a Linear layer of this model")
-        if current is not None:
-            transformer.delete_adapters(ADAPTER_NAME)
-        transformer.load_lora_adapter(
-            state,
-            adapter_name=ADAPTER_NAME,
-            prefix=None,
-            metadata={"r": rank, "lora_alpha": alpha, "target_modules": targets},
-        )
-        _match_base_dtype(transformer)
-        transformer._wanimate_relight_path = path
-    transformer.set_adapters([ADAPTER_NAME], weights=[scale])
+    state, rank, alpha = read_relight_lora(Path(path))
+    targets = sorted({k.split(".lora_", 1)[0] for k in state})
+    for name in targets:
+        try:
+            layer = transformer.get_submodule(name)
+        except AttributeError:
+            layer = None
+        layer = getattr(layer, "base_layer", layer)  # already wrapped by another adapter
+        if not isinstance(layer, torch.nn.Linear):
+            raise WanimateError(f"relighting LoRA targets {name!r}, which is not a Linear layer of this model")
+    if ADAPTER_NAME in (getattr(transformer, "peft_config", None) or {}):
+        transformer.delete_adapters(ADAPTER_NAME)
+    transformer.load_lora_adapter(
+        state,
+        adapter_name=ADAPTER_NAME,
+        prefix=None,
+        metadata={"r": rank, "lora_alpha": alpha, "target_modules": targets},
+    )
+    _match_base_dtype(transformer)
 
 
 def _match_base_dtype(transformer: Any) -> None:
@@ -102,8 +97,8 @@ def _match_base_dtype(transformer: Any) -> None:
             module.lora_B[ADAPTER_NAME].to(dtype)
 
 
-def count_lora_layers(transformer: Any) -> int:
-    """Number of Linear layers wrapped by the relighting adapter (12 per block for the official LoRA)."""
+def count_lora_layers(transformer: Any, adapter: str = ADAPTER_NAME) -> int:
+    """Number of Linear layers wrapped by ``adapter`` (12 per block for the official relighting LoRA)."""
     from peft.tuners.lora import LoraLayer
 
-    return sum(1 for m in transformer.modules() if isinstance(m, LoraLayer) and ADAPTER_NAME in m.lora_A)
+    return sum(1 for m in transformer.modules() if isinstance(m, LoraLayer) and adapter in m.lora_A)

@@ -16,12 +16,12 @@ from wanimate.errors import WanimateError
 if TYPE_CHECKING:
     import torch
 
-MASK_THRESHOLD = 127.5  # the reference binarises (mask > 127.5) on any channel
+LABEL_THRESHOLD = 127.5  # not the materials' MASK_THRESHOLD: the reference binarises (mask > 127.5) on any channel
 
 
 def binarize(mask: np.ndarray) -> np.ndarray:
     """``(H, W)`` or ``(H, W, C)`` uint8 → ``(H, W)`` bool: foreground where any channel exceeds 127.5."""
-    over = mask > MASK_THRESHOLD
+    over = mask > LABEL_THRESHOLD
     return over.any(axis=-1) if over.ndim == 3 else over
 
 

@@ -33,7 +33,7 @@ from wanimate.multianimate.checkpoint import (
 from wanimate.multianimate.condition import PatchCondition
 
 if TYPE_CHECKING:
-    from wanimate.generate.settings import GenerateSettings
+    pass
 
 log = logging.getLogger("wanimate")
 
@@ -60,8 +60,8 @@ AdapterSpec = AdapterCheckpoint | RandomAdapters
 class MultiAnimateModel:
     """The base pipeline (LoRA merged), the adapters and the condition hook, owned together.
 
-    ``prepare`` applies the speed and memory options once; asking for others later is refused, as for
-    Wan2.2-Animate. Everything the model does at run time goes through this object.
+    The speed and memory options are applied by the model session that holds it
+    (:class:`~wanimate.models.session.ModelSession`), which places the adapters with the pipeline.
     """
 
     pipeline: Any  # diffusers.WanImageToVideoPipeline
@@ -72,7 +72,6 @@ class MultiAnimateModel:
     adapter_source: str
     lora_layers: int
     condition: PatchCondition = field(init=False)
-    _runtime: tuple[Any, ...] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.condition = PatchCondition(self.pipeline.transformer)
@@ -84,20 +83,6 @@ class MultiAnimateModel:
     def check_characters(self, characters: int) -> None:
         if characters > self.max_characters:
             raise WanimateError(too_many_characters(characters, self.adapter_name, self.max_characters))
-
-    def prepare(self, settings: GenerateSettings, device: torch.device) -> None:
-        """Quantize, place or offload, attention backend, compile: once per model."""
-        from wanimate.generate.runtime import place_pipeline, refuse_changed_runtime, runtime_signature
-        from wanimate.models.attention import compile_blocks
-
-        if self._runtime is not None:
-            refuse_changed_runtime(self._runtime, settings)
-            return
-        place_pipeline(self.pipeline, settings, device)
-        self.adapters.to(device)
-        if settings.compile:
-            compile_blocks(self.pipeline.transformer, device)
-        self._runtime = runtime_signature(settings)
 
 
 def too_many_characters(characters: int, adapter: str, supported: int) -> str:

@@ -29,7 +29,6 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from wanimate.generate.animate import clip_image_embeds, decode_latents
-from wanimate.generate.runtime import resolve_vram_budget
 from wanimate.generate.segments import Segment
 from wanimate.generate.sources import FrameWindow
 from wanimate.materials.characters import CharacterMaterials
@@ -63,9 +62,8 @@ class MultiAnimateSegments:
         self.pipe = model.pipeline
         self.materials = materials
         self.device = device
-        transformer = self.pipe.transformer
-        self.settings = settings = resolve_vram_budget(settings, transformer, materials.height, materials.width)
-        model.prepare(settings, device)
+        # The model as the model session prepared it; ``settings`` already have the VRAM budget resolved.
+        self.settings = settings
         self.scheduler = FlowMatchEulerDiscreteScheduler(shift=settings.shift)
         self._segment: dict[str, torch.Tensor] = {}
 

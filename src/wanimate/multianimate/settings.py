@@ -4,10 +4,11 @@
 options both models share (seed, dtype, device, offload, quantization, attention, compile, batched
 CFG, colour correction, the resume key) have one definition. Only the defaults differ, taken from
 ``examples/inference_multi{3,4}.py``: 50 steps, CFG 1.5, shift 5, 81-frame segments, its negative
-prompt and its caption. ``sampler="official"`` is the reference's own sampler here (Euler on
-DiffSynth's flow sigmas). Options that belong to Wan2.2-Animate (replace mode, relighting, 5-frame
-temporal guidance, the face-aware step cache, step-distill LoRAs, the UniPC schedules) are refused
-with one line.
+prompt and its caption, and its base (``Wan-AI/Wan2.1-I2V-14B-720P``). ``sampler="official"`` is the
+reference's own sampler here (Euler on DiffSynth's flow sigmas). Options that belong to
+Wan2.2-Animate (relighting, 5-frame temporal guidance, the face-aware step cache, step-distill LoRAs,
+the UniPC schedules) are refused with one line; replace mode, a property of the materials, is refused
+by ``generate``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
+from wanimate.models.families import I2V
+from wanimate.options import redefault
 
 # The negative prompt of inference_multi3.py / inference_multi4.py (shorter than Wan2.2-Animate's).
 NEGATIVE_PROMPT = (
@@ -31,21 +34,27 @@ def default_prompt(characters: int) -> str:
     return f"{word} person are dancing"
 
 
+_OTHER_FAMILY = (
+    "is a Wan2.2-Animate option; MultiAnimate animates the characters of the reference and continues each "
+    "segment from the previous one's last frame (see docs/multianimate.md)"
+)
+
+
 @dataclass(frozen=True)
 class MultiAnimateSettings(GenerateSettings):
-    """``prompt=""`` means the reference's caption for the number of characters (``default_prompt``)."""
+    """The same options, MultiAnimate's defaults. ``prompt=""`` means the reference's caption for the
+    number of characters (``default_prompt``)."""
 
-    steps: int = 50
-    guidance: float = 1.5
-    segment_frames: int = 81
-    prompt: str = ""
-    negative_prompt: str = NEGATIVE_PROMPT
-    motion_memo: bool = False
+    weights: str = redefault(GenerateSettings, "weights", I2V.default_repo)
+    steps: int = redefault(GenerateSettings, "steps", 50)
+    guidance: float = redefault(GenerateSettings, "guidance", 1.5)
+    segment_frames: int = redefault(GenerateSettings, "segment_frames", 81)
+    prompt: str = redefault(GenerateSettings, "prompt", "")
+    negative_prompt: str = redefault(GenerateSettings, "negative_prompt", NEGATIVE_PROMPT)
+    motion_memo: bool = redefault(GenerateSettings, "motion_memo", False)
 
-    def validate(self) -> None:
-        super().validate()
+    def check_model(self) -> None:
         refused = {
-            "--mode replace": self.mode == "replace",
             "--overlap 5": self.overlap != 1,
             "--relight": bool(self.relight),
             f"--cache {self.cache}": self.cache != "none",
@@ -56,10 +65,7 @@ class MultiAnimateSettings(GenerateSettings):
         }
         for option, used in refused.items():
             if used:
-                raise WanimateError(
-                    f"{option} is a Wan2.2-Animate option; MultiAnimate animates the characters of the reference "
-                    "and continues each segment from the previous one's last frame (see docs/multianimate.md)"
-                )
+                raise WanimateError(f"{option} {_OTHER_FAMILY}")
 
     def prompt_for(self, characters: int) -> str:
         return self.prompt or default_prompt(characters)

@@ -6,7 +6,8 @@ like the official code) but not bystanders. The default segmenter is MediaPipe's
 selfie segmentation, which ships with the pinned mediapipe and runs offline; it finds
 every person, so the followed person's keypoints (or box) pick the connected regions
 that are theirs. SAM2, which the official pipeline uses, is used when installed and
-given a checkpoint: it is prompted with the same keypoints and box.
+given a checkpoint (``--sam2-checkpoint``, or the official ``process_checkpoint/sam2/``
+under ``--models-dir``): it is prompted with the same keypoints and box.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import itertools
 import re
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import cv2
 import numpy as np
 
 from wanimate.errors import WanimateError
+
+if TYPE_CHECKING:
+    from wanimate.preprocess.settings import PreprocessSettings
 
 SEED_POINTS = slice(0, 23)  # COCO body and feet: hands and face add no new regions
 MIN_SEED_SHARE = 0.15  # a region needs this share of the seeds that hit the mask
@@ -47,11 +51,8 @@ class PersonSegmenter:
         threshold: float = 0.5,
         keypoint_threshold: float = 0.5,
     ) -> None:
-        if backend not in ("auto", "mediapipe", "sam2"):
-            raise WanimateError(f"Unknown segmentation backend {backend!r}: use auto, mediapipe or sam2.")
+        backend = segmenter_backend(backend, checkpoint)
         has_sam2 = importlib.util.find_spec("sam2") is not None
-        if backend == "auto":
-            backend = "sam2" if has_sam2 and checkpoint is not None else "mediapipe"
         self.backend = backend
         self.threshold = threshold
         self.keypoint_threshold = keypoint_threshold
@@ -91,6 +92,38 @@ class PersonSegmenter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def segmenter_backend(backend: str, checkpoint: Path | None) -> str:
+    """What ``backend`` means here: "auto" is SAM2 when the package imports and a checkpoint is given."""
+    if backend not in ("auto", "mediapipe", "sam2"):
+        raise WanimateError(f"Unknown segmentation backend {backend!r}: use auto, mediapipe or sam2.")
+    if backend != "auto":
+        return backend
+    return "sam2" if checkpoint is not None and importlib.util.find_spec("sam2") is not None else "mediapipe"
+
+
+def sam2_checkpoint(settings: PreprocessSettings) -> Path | None:
+    """The SAM2 checkpoint to use: ``--sam2-checkpoint``, else the official one under ``--models-dir``.
+
+    The official ``process_checkpoint`` folder keeps it at ``sam2/sam2_hiera_large.pt``; any
+    ``sam2*_hiera_*.pt`` there is found (the largest name first: large, then base_plus, small, tiny).
+    """
+    if settings.sam2_checkpoint is not None:
+        path = Path(settings.sam2_checkpoint).expanduser()
+        if not path.is_file():
+            raise WanimateError(f"--sam2-checkpoint {path} is not a file (e.g. sam2.1_hiera_large.pt)")
+        return path
+    if settings.models_dir is None:
+        return None
+    found = sorted(Path(settings.models_dir).expanduser().glob("sam2/sam2*_hiera_*.pt"), key=_sam2_size_rank)
+    return found[0] if found else None
+
+
+def _sam2_size_rank(path: Path) -> tuple[int, str]:
+    order = ("large", "l.", "base_plus", "b+", "small", "s.", "tiny", "t.")
+    name = path.name.split("_hiera_")[-1]
+    return next((i for i, size in enumerate(order) if name.startswith(size)), len(order)), path.name
 
 
 def person_region(

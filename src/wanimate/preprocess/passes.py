@@ -17,23 +17,22 @@ import cv2
 import numpy as np
 
 from wanimate.errors import WanimateError
-from wanimate.materials import MATERIAL_FILES
-from wanimate.materials.folder import FACE_SIZE
+from wanimate.materials.layout import FACE_SIZE, MATERIAL_FILES, STRIP_NAME
 from wanimate.preprocess.face_crop import crop_face
-from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
+from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask, sam2_checkpoint
 from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.pose_pool import detect_all
-from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
 from wanimate.preprocess.skeleton import draw_skeleton
 from wanimate.preprocess.smoothing import smooth_keypoints
+from wanimate.preprocess.strip import compose_strip
 from wanimate.preprocess.tracking import follow_person
 from wanimate.preprocess.writers import Prefetch, ThreadedWriter
 from wanimate.video import VideoInfo, iter_frames, probe_video
 
 if TYPE_CHECKING:
     from wanimate.preprocess.progress import Reporter
-    from wanimate.preprocess.settings import Settings, StageTimer
+    from wanimate.preprocess.settings import PreprocessSettings, StageTimer
 
 
 # The material videos are intermediates read once by generation: x264 "veryfast" at the
@@ -73,7 +72,7 @@ def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
     return max(1, round(info.duration * fps)) if info.duration else None
 
 
-def pose_workers(settings: Settings) -> int:
+def pose_workers(settings: PreprocessSettings) -> int:
     """How many pose backends run side by side: ``settings.pose_workers``, or automatic.
 
     Automatic is two MediaPipe graphs when there are at least two cores (one graph leaves
@@ -82,11 +81,11 @@ def pose_workers(settings: Settings) -> int:
     """
     if settings.pose_workers:
         return settings.pose_workers
-    return 2 if settings.backend == "mediapipe" and (os.cpu_count() or 1) >= 2 else 1
+    return 2 if settings.pose_backend == "mediapipe" and (os.cpu_count() or 1) >= 2 else 1
 
 
 def first_pass(
-    video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
+    video: Path, settings: PreprocessSettings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
 ) -> Motion:
     models_dir = Path(settings.models_dir) if settings.models_dir else None
     workers = pose_workers(settings)
@@ -95,7 +94,7 @@ def first_pass(
     frames = _frames(video, settings.fps, timer)
     try:
         for _ in range(workers):
-            backends.append(make_backend(settings.backend, models_dir=models_dir, device="cpu", video=True))
+            backends.append(make_backend(settings.pose_backend, models_dir=models_dir, device="cpu", video=True))
         with timer.stage("pose"):
             detections, frame_size = detect_all(frames, backends, on_done=bar.advance)
     finally:
@@ -145,7 +144,7 @@ def first_pass(
 def second_pass(
     staging: Path,
     video: Path,
-    settings: Settings,
+    settings: PreprocessSettings,
     out_fps: float,
     *,
     driving: np.ndarray,
@@ -156,7 +155,7 @@ def second_pass(
     timer: StageTimer,
     reporter: Reporter,
 ) -> None:
-    """Write src_pose/src_face (and src_bg/src_mask, preview.mp4) frame by frame."""
+    """Write src_pose/src_face (and src_bg/src_mask, strip.mp4) frame by frame."""
     height, width = out_size
     total = len(driving)
     writers = {
@@ -169,9 +168,9 @@ def second_pass(
         if settings.mode == "replace":
             writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps, preset=PRESET)
             writers["mask"] = ThreadedWriter(staging / MATERIAL_FILES["mask"], out_fps, lossless=True)
-            segmenter = PersonSegmenter(backend="auto")
-        if settings.preview:
-            writers["preview"] = ThreadedWriter(staging / PREVIEW_NAME, out_fps, preset=PRESET)
+            segmenter = PersonSegmenter(backend=settings.mask_backend, checkpoint=sam2_checkpoint(settings))
+        if settings.strip:
+            writers["strip"] = ThreadedWriter(staging / STRIP_NAME, out_fps, preset=PRESET)
         bar = reporter.task("pass 2/2: materials", total)
         index = -1
         for index, frame in enumerate(frames):
@@ -190,10 +189,10 @@ def second_pass(
                 writers["bg"].write(bg)
                 writers["mask"].write(mask_rgb)
                 tiles.append(("mask", mask_rgb))
-            if settings.preview:
-                with timer.stage("preview"):
-                    strip = compose_preview(tiles)
-                writers["preview"].write(strip)
+            if settings.strip:
+                with timer.stage("strip"):
+                    strip = compose_strip(tiles)
+                writers["strip"].write(strip)
             bar.advance()
         if index + 1 != total:
             raise WanimateError(
@@ -218,7 +217,7 @@ def _cut_out(
     frame: np.ndarray,
     keypoints: np.ndarray,
     box: np.ndarray,
-    settings: Settings,
+    settings: PreprocessSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Background and 0/255 RGB mask of the followed person at the output size (replace mode).
 

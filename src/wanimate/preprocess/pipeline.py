@@ -9,6 +9,7 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -22,26 +23,20 @@ from PIL import Image
 import wanimate
 from wanimate.errors import WanimateError
 from wanimate.hashing import file_sha256
-from wanimate.materials import (
-    MATERIAL_FILES,
-    AudioSource,
-    Materials,
-    MaterialsMeta,
-    load_materials,
-    write_meta,
-)
-from wanimate.materials.folder import FACE_SIZE, META_NAME, Mode
+from wanimate.materials.folder import Materials, MaterialsMeta, load_materials, write_meta
+from wanimate.materials.layout import FACE_SIZE, KEYPOINTS_NAME, MATERIAL_FILES, META_NAME, STRIP_NAME
+from wanimate.options import build
 from wanimate.preprocess.face_crop import face_boxes
 from wanimate.preprocess.keypoints import empty_pose
+from wanimate.preprocess.masks import sam2_checkpoint, segmenter_backend
 from wanimate.preprocess.passes import first_pass, second_pass, source_info
 from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.progress import Reporter
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.retarget import retarget as retarget_poses
-from wanimate.preprocess.settings import Settings, StageTimer
+from wanimate.preprocess.settings import PreprocessSettings, StageTimer
 from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
-
-KEYPOINTS_NAME = "keypoints.npz"
+from wanimate.video import AudioSource
 
 
 def claim_output(output: Path, overwrite: bool) -> None:
@@ -90,50 +85,27 @@ def preprocess(
     image: str | Path,
     video: str | Path,
     output: str | Path,
+    settings: PreprocessSettings | None = None,
     *,
-    mode: Mode = "animate",
-    retarget: bool = True,
-    fps: float | None = None,
-    area: tuple[int, int] = (1280, 720),
-    backend: str = "mediapipe",
-    models_dir: str | Path | None = None,
-    person: str | int = "auto",
-    smooth: bool = True,
-    preview: bool = False,
-    mask_iterations: int = 3,
-    mask_k: int = 7,
-    mask_w_len: int = 1,
-    mask_h_len: int = 1,
-    pose_workers: int = 0,
     overwrite: bool = False,
     progress: bool = True,
+    **options: Any,
 ) -> Materials:
     """Write a complete materials folder at ``output`` and return it validated.
 
-    ``fps=None`` keeps the driving video's rate; ``area`` is a target pixel area, not a
-    size (the aspect comes from the character image in animate mode and from the video
+    ``settings`` (a :class:`PreprocessSettings`) and/or ``options`` (its field names, e.g.
+    ``mode="replace", area=(832, 480)``, applied on top) choose everything; see
+    docs/preprocess.md. ``fps=None`` keeps the driving video's rate; ``area`` is a target pixel
+    area, not a size (the aspect comes from the character image in animate mode and from the video
     in replace mode). Retargeting applies to animate mode only, as in the official code.
-    ``pose_workers`` pose backends run side by side in pass 1 (0 = automatic).
     Raises :class:`WanimateError` for anything the user can fix; nothing is left at
     ``output`` unless the whole folder was written.
     """
-    settings = Settings(
-        mode=mode,
-        retarget=retarget and mode == "animate",
-        fps=float(fps) if fps is not None else None,
-        area=(int(area[0]), int(area[1])),
-        backend=backend,
-        models_dir=str(models_dir) if models_dir is not None else None,
-        person=person,
-        smooth=smooth,
-        preview=preview,
-        mask_iterations=mask_iterations,
-        mask_k=mask_k,
-        mask_w_len=mask_w_len,
-        mask_h_len=mask_h_len,
-        pose_workers=pose_workers,
-    )
-    settings.validate()
+    settings = build(PreprocessSettings, options, settings)
+    if settings.mode != "animate" and settings.retarget:
+        settings = dataclasses.replace(settings, retarget=False)
+    if settings.mode == "replace":
+        sam2_checkpoint(settings)  # a named checkpoint that is not there fails before any work
     image, video, output = Path(image).resolve(), Path(video).resolve(), Path(output).absolute()
     claim_output(output, overwrite)
     reporter = Reporter(enabled=progress)
@@ -150,7 +122,7 @@ def preprocess(
     return load_materials(output)
 
 
-def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter: Reporter) -> None:
+def _build(staging: Path, image: Path, video: Path, settings: PreprocessSettings, reporter: Reporter) -> None:
     timer = StageTimer()
     started = time.perf_counter()
     info = source_info(video)
@@ -222,15 +194,17 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
                 "codec": info.codec,
             },
         },
-        "settings": {**settings.__dict__, "area": list(settings.area)},
-        "backend": settings.backend,
+        "settings": {**dataclasses.asdict(settings), "area": list(settings.area)},
+        "backend": settings.pose_backend,
         "tracking": motion.summary,
         "keypoints": KEYPOINTS_NAME,
         "face_size": FACE_SIZE,
         "timings_s": {name: round(value, 4) for name, value in timer.seconds.items()},
     }
-    if settings.preview:
-        provenance["preview"] = "preview.mp4"
+    if settings.mode == "replace":
+        provenance["mask_backend"] = segmenter_backend(settings.mask_backend, sam2_checkpoint(settings))
+    if settings.strip:
+        provenance["strip"] = STRIP_NAME
     audio = AudioSource(path=str(video), start=0.0, duration=num_frames / out_fps) if info.has_audio else None
     meta = MaterialsMeta(
         mode=settings.mode,
@@ -244,10 +218,10 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
     write_meta(staging, meta)
 
 
-def _reference_pose(pixels: np.ndarray, settings: Settings, image: Path) -> np.ndarray:
+def _reference_pose(pixels: np.ndarray, settings: PreprocessSettings, image: Path) -> np.ndarray:
     """The character's keypoints in its own pixels; zeros when not needed and not found."""
     models_dir = Path(settings.models_dir) if settings.models_dir else None
-    detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=False)
+    detector = make_backend(settings.pose_backend, models_dir=models_dir, device="cpu", video=False)
     try:
         main = _pick_main(detector.detect(pixels))
     finally:
@@ -265,7 +239,7 @@ def _reference_pose(pixels: np.ndarray, settings: Settings, image: Path) -> np.n
 def _driving_keypoints(
     source: np.ndarray,
     reference: np.ndarray,
-    settings: Settings,
+    settings: PreprocessSettings,
     frame_size: tuple[int, int],
     out_size: tuple[int, int],
 ) -> tuple[np.ndarray, Fit]:

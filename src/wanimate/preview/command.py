@@ -1,6 +1,6 @@
-"""``wanimate preview`` and ``wanimate bench preview``.
+"""``wanimate preview``: the model-free CPU renderer on a materials folder.
 
-Both import numpy, OpenCV and mediapipe inside the command bodies so ``wanimate --help`` stays instant.
+numpy, OpenCV and mediapipe are imported inside the command body so ``wanimate --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -10,37 +10,16 @@ from pathlib import Path
 import typer
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Add the preview renderer and its benchmark to the ``wanimate`` app."""
+def preview_command(
+    materials: Path = typer.Argument(..., help="Materials folder written by `wanimate preprocess`."),
+    output: Path = typer.Option(Path("preview.mp4"), "-o", "--output", help="Output mp4."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Render a model-free CPU preview of a materials folder: the character follows the driving skeleton."""
+    from wanimate.preview import render_preview
 
-    @app.command("preview")
-    def preview(
-        materials: Path = typer.Argument(..., help="Materials folder written by `wanimate preprocess`."),
-        output: Path = typer.Option(Path("preview.mp4"), "-o", "--output", help="Output mp4."),
-        progress: bool = typer.Option(True, help="Show a progress bar."),
-    ) -> None:
-        """Render a model-free CPU preview of a materials folder: the character follows the driving skeleton."""
-        from wanimate.preview import render_preview
+    typer.echo(f"wrote {render_preview(materials, output, progress=progress)}")
 
-        typer.echo(f"wrote {render_preview(materials, output, progress=progress)}")
 
-    @bench_app.command("preview")
-    def bench_preview(
-        res: str = typer.Option("480p", help="Output height: 360p, 480p or 720p."),
-        frames: int = typer.Option(90, min=2, help="Frames rendered per mode."),
-        mode: str = typer.Option("both", help="animate, replace or both."),
-    ) -> None:
-        """Frames per second of the preview renderer per stage (rig build, warp, compositing, encode)."""
-        import datetime
-
-        from wanimate.bench.preview import bench_preview as run
-        from wanimate.bench.preview import format_results, machine
-        from wanimate.errors import WanimateError
-
-        if mode not in ("animate", "replace", "both"):
-            raise WanimateError(f"--mode must be animate, replace or both, not {mode!r}")
-        modes = ("animate", "replace") if mode == "both" else (mode,)
-        results = run(res, frames, modes)
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        typer.echo(f"{now}; {machine()}; wanimate bench preview --res {res} --frames {frames} --mode {mode}\n")
-        typer.echo(format_results(results))
+def register(app: typer.Typer) -> None:
+    app.command("preview")(preview_command)

@@ -20,6 +20,7 @@ from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.materials import Materials, load_materials
+from wanimate.materials.layout import KEYPOINTS_NAME, MASK_THRESHOLD
 from wanimate.preprocess.keypoints import NUM_KEYPOINTS
 from wanimate.preview.color import ColourMatcher
 from wanimate.preview.compose import composite
@@ -31,8 +32,6 @@ from wanimate.preview.rig import Rig, build_rig
 from wanimate.preview.warp import Patch, warp_mesh
 from wanimate.video import VideoWriter, iter_frames
 
-KEYPOINTS_NAME = "keypoints.npz"
-MASK_THRESHOLD = 128
 BACKGROUND_SAMPLES = 16
 # x264's "medium" would take longer per 480p frame than rendering it; "veryfast" keeps the
 # preview faster than real time at a slightly larger file for the same quality (crf).

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import torch
 
-from wanimate.errors import WanimateError
+from wanimate.models.hub import DEFAULT_REPO
 
 log = logging.getLogger("wanimate")
-BACKENDS = ("auto", "wan", "preview")
 
 
 def weights_available(weights: str) -> bool:
@@ -28,9 +27,10 @@ def weights_available(weights: str) -> bool:
 
 
 def choose_backend(backend: str, weights: str, device: str) -> str:
-    """``auto``: Wan when its weights are here and a GPU is present (or ``--device cpu`` was asked for)."""
-    if backend not in BACKENDS:
-        raise WanimateError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    """The renderer ``backend`` (validated by ``RunSettings``) means here.
+
+    ``auto``: Wan when its weights are here and a GPU is present (or ``--device cpu`` was asked for).
+    """
     if backend != "auto":
         return backend
     has_weights = weights_available(weights)
@@ -39,8 +39,9 @@ def choose_backend(backend: str, weights: str, device: str) -> str:
         return "wan"
     reason = "no GPU found" if has_weights else f"the Wan weights ({weights}) are not on this machine"
     log.info(
-        "using the CPU preview renderer: %s. For the full model: `hf download Wan-AI/Wan2.2-Animate-14B` "
+        "using the CPU preview renderer: %s. For the full model: `hf download %s` "
         "on a machine with a GPU, then `--backend wan`.",
         reason,
+        DEFAULT_REPO,
     )
     return "preview"

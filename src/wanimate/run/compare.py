@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from wanimate.materials import Materials
-from wanimate.preprocess.preview_video import compose_preview
+from wanimate.preprocess.strip import compose_strip
 from wanimate.video import VideoWriter, iter_frames
 
 ROW_HEIGHT = 360
@@ -22,7 +22,7 @@ def write_compare(video: Path, materials: Materials, result: Path, output: Path,
     middle = materials.num_frames // 2
     with VideoWriter(output, materials.meta.fps) as writer:
         for index, (drive, pose, out) in enumerate(zip(driving, skeleton, rendered, strict=False)):
-            row = compose_preview([("driving", drive), ("skeleton", pose), ("result", out)], height=ROW_HEIGHT)
+            row = compose_strip([("driving", drive), ("skeleton", pose), ("result", out)], height=ROW_HEIGHT)
             writer.write(row)
             if still is not None and index == middle:
                 Image.fromarray(np.ascontiguousarray(row)).save(still)

@@ -1,13 +1,12 @@
 """``run``: preprocessing then generation (or the preview renderer) in one work folder.
 
 The materials are cached in the work folder under a key made of the inputs' content
-and the preprocessing options, so a second run with other generation settings skips
+and the preprocessing settings, so a second run with other generation settings skips
 preprocessing; generation keeps its own resumable segments there too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -19,13 +18,17 @@ from typing import TYPE_CHECKING, Any
 from wanimate import __version__
 from wanimate.errors import WanimateError
 from wanimate.examples import resolve_input
-from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.hashing import file_sha256
-from wanimate.materials import Materials, load_materials
+from wanimate.materials.folder import Materials, load_materials
+from wanimate.materials.layout import META_NAME
+from wanimate.options import pixel_values
+from wanimate.preprocess.settings import PreprocessSettings
 from wanimate.run.backend import choose_backend
+from wanimate.run.settings import RunSettings
 
 if TYPE_CHECKING:
     from wanimate.generate.engine import ProgressEvent
+    from wanimate.models.session import ModelSession
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,14 @@ class RunResult:
 RunCallback = Callable[[RunEvent], None]
 
 
-def materials_key(image: Path, video: Path, options: dict[str, Any]) -> str:
-    payload = {"image": file_sha256(image), "video": file_sha256(video), "options": options, "v": __version__}
+def materials_key(image: Path, video: Path, settings: PreprocessSettings) -> str:
+    """Inputs' content + the preprocessing settings that change the materials: equal keys, equal folders."""
+    payload = {
+        "image": file_sha256(image),
+        "video": file_sha256(video),
+        "options": pixel_values(settings),
+        "v": __version__,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -61,16 +70,16 @@ def default_work_dir(output: Path) -> Path:
 
 
 def _prepare_materials(
-    image: Path, video: Path, work: Path, options: dict[str, Any], notify: RunCallback, progress_bars: bool
+    image: Path, video: Path, work: Path, settings: PreprocessSettings, notify: RunCallback, progress_bars: bool
 ) -> tuple[Materials, bool]:
     from wanimate.preprocess import preprocess
 
-    folder = work / f"materials-{materials_key(image, video, options)}"
-    if (folder / "meta.json").is_file():
+    folder = work / f"materials-{materials_key(image, video, settings)}"
+    if (folder / META_NAME).is_file():
         return load_materials(folder), False
     shutil.rmtree(folder, ignore_errors=True)
     notify(RunEvent("preprocess", fraction=0.0, message="preprocessing"))
-    materials = preprocess(image, video, folder, progress=progress_bars, **options)
+    materials = preprocess(image, video, folder, settings, progress=progress_bars)
     notify(RunEvent("preprocess", fraction=1.0, message="materials ready"))
     return materials, True
 
@@ -79,36 +88,38 @@ def run(
     image: str | Path,
     video: str | Path,
     output: str | Path,
+    settings: RunSettings | None = None,
     *,
-    mode: str = "animate",
-    backend: str = "auto",
-    weights: str = DEFAULT_WEIGHTS,
     compare: str | Path | None = None,
     work_dir: str | Path | None = None,
     fresh: bool = False,
-    preprocess_options: dict[str, Any] | None = None,
-    settings: GenerateSettings | None = None,
+    session: ModelSession | None = None,
     progress: RunCallback | None = None,
     progress_bars: bool = True,
+    **options: Any,
 ) -> RunResult:
-    """Character image + driving video → ``output`` (and the ``compare`` video when asked)."""
+    """Character image + driving video → ``output`` (and the ``compare`` video when asked).
+
+    ``settings`` (a :class:`RunSettings`) and/or ``options`` (any preprocessing, generation or
+    run option by name, e.g. ``mode="replace", area=(832, 480), steps=20, backend="wan"``, applied
+    on top) choose everything. ``session`` is a :class:`~wanimate.models.session.ModelSession` to
+    reuse for the Wan renderer (the job server keeps one warm per GPU); by default one is loaded.
+    """
+    settings = RunSettings.of(settings, **options)
     image, video, output = resolve_input(image), resolve_input(video), Path(output)
     for label, path in (("character image", image), ("driving video", video)):
         if not path.is_file():
             raise WanimateError(f"{label} not found: {path}")
     if output.suffix.lower() != ".mp4":
         raise WanimateError(f"output must be an .mp4 file, not {output.name}")
-    settings = dataclasses.replace(settings or GenerateSettings(), mode=mode)  # type: ignore[arg-type]
-    settings.validate()
     notify = progress or (lambda event: None)
     work = Path(work_dir) if work_dir else default_work_dir(output)
     if fresh:
         shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    chosen = choose_backend(backend, weights, settings.device)
+    chosen = choose_backend(settings.backend, settings.generate.weights, settings.generate.device)
 
-    options = {"mode": mode, **(preprocess_options or {})}
-    materials, preprocessed = _prepare_materials(image, video, work, options, notify, progress_bars)
+    materials, preprocessed = _prepare_materials(image, video, work, settings.preprocess, notify, progress_bars)
 
     if chosen == "wan":
         from wanimate.generate import generate
@@ -134,12 +145,14 @@ def run(
         bars = RichProgress() if progress_bars else None
         if bars is not None:
             bars.__enter__()
+        # Until the engine's first event: loading the model (none when a warm session holds it).
+        notify(RunEvent("generate", fraction=0.0, message="load"))
         try:
             generate(
                 materials,
                 output,
-                settings=settings,
-                weights=weights,
+                settings.generate,
+                session=session,
                 work_dir=work / "generate",
                 resume=not fresh,
                 progress=forward,

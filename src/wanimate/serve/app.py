@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 import wanimate
 from wanimate.errors import WanimateError
+from wanimate.materials.layout import STRIP_NAME
 from wanimate.serve.config import ServeConfig
 from wanimate.serve.media import MediaError, check_image, check_video, confined_path, copy_checked, save_upload
 from wanimate.serve.models import JobPage, JobView, job_view
@@ -103,6 +104,11 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
             "auth": token is not None,
             "weights": list(config.allowed_weights),
         }
+
+    @app.get("/options", tags=["server"], dependencies=[Depends(rate_limited)])
+    def job_options() -> dict[str, Any]:
+        """The ``options`` a job accepts: names, types, defaults and bounds, as JSON Schema (no token needed)."""
+        return JobOptions.model_json_schema()
 
     @app.post("/jobs", status_code=201, response_model=JobView, tags=["jobs"], dependencies=[Guard])
     def submit(
@@ -191,18 +197,18 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         """The generated mp4 (409 until the job is done)."""
         return job_file(get_job(job_id), "result.mp4", "result")
 
-    @app.get("/jobs/{job_id}/preview", tags=["files"], dependencies=[Guard], response_class=FileResponse)
-    def job_preview(job_id: str) -> FileResponse:
+    @app.get("/jobs/{job_id}/compare", tags=["files"], dependencies=[Guard], response_class=FileResponse)
+    def job_compare(job_id: str) -> FileResponse:
         """The side-by-side video: driving | skeleton | result."""
-        return job_file(get_job(job_id), "compare.mp4", "side-by-side preview")
+        return job_file(get_job(job_id), "compare.mp4", "side-by-side video")
 
     @app.get("/jobs/{job_id}/materials", tags=["files"], dependencies=[Guard], response_class=FileResponse)
-    def job_materials_preview(job_id: str) -> FileResponse:
-        """The preprocessing preview (driving | skeleton | face | mask), as soon as preprocessing is finished."""
+    def job_materials_strip(job_id: str) -> FileResponse:
+        """The materials strip (driving | skeleton | face | mask), as soon as preprocessing is finished."""
         job = get_job(job_id)
-        path = materials_preview(config.jobs_dir / job.id, job)
+        path = materials_strip(config.jobs_dir / job.id, job)
         if path is None:
-            raise HTTPException(409, f"the preprocessing preview is not ready: the job is {job.state}")
+            raise HTTPException(409, f"the materials strip is not ready: the job is {job.state}")
         return FileResponse(path, media_type="video/mp4")
 
     @app.delete("/jobs/{job_id}", tags=["jobs"], dependencies=[Guard])
@@ -244,6 +250,10 @@ def parse_options(text: str, config: ServeConfig) -> JobOptions:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise HTTPException(422, f"bad options: {problems}") from None
     options.check_weights(config.allowed_weights)
+    try:
+        options.settings()
+    except WanimateError as exc:
+        raise HTTPException(422, f"bad options: {exc}") from None
     return options
 
 
@@ -267,13 +277,13 @@ def receive(kind: str, upload: UploadFile | None, server_path: str | None, folde
     return final
 
 
-def materials_preview(folder: Path, job: Job) -> Path | None:
-    """The materials folder's ``preview.mp4``, once a complete folder (``meta.json``) exists."""
+def materials_strip(folder: Path, job: Job) -> Path | None:
+    """The materials folder's strip video, once a complete folder (``meta.json``) exists."""
     if job.result and job.result.get("materials"):
-        candidate = Path(job.result["materials"]) / "preview.mp4"
+        candidate = Path(job.result["materials"]) / STRIP_NAME
         if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
             return candidate
     for meta in sorted((folder / "work").glob("**/meta.json")):
-        if (meta.parent / "preview.mp4").is_file():
-            return meta.parent / "preview.mp4"
+        if (meta.parent / STRIP_NAME).is_file():
+            return meta.parent / STRIP_NAME
     return None

@@ -14,10 +14,31 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from wanimate import options
 from wanimate.errors import WanimateError
+from wanimate.models.hub import DEFAULT_REPO
+from wanimate.options import option
 
 TOKEN_ENV = "WANIMATE_TOKEN"
 MIB = 1024 * 1024
+HOUR = 3600.0
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise WanimateError(f"{flag} must be a number, not {text!r}") from None
+
+
+def _mib(flag: str) -> dict[str, Any]:
+    """CLI in MiB, stored in bytes."""
+    return {
+        "flag": flag,
+        "parse": lambda text: int(_number(text, flag) * MIB),
+        "show": lambda value: f"{value / MIB:g}",
+        "rule": lambda value: None if value >= 1 else "must be positive",
+    }
 
 
 def is_loopback(host: str) -> bool:
@@ -34,32 +55,47 @@ def is_loopback(host: str) -> bool:
 class ServeConfig:
     """Everything ``wanimate serve`` can be told; the defaults suit one workstation.
 
-    ``cpu_jobs`` is how many preview-backend jobs may run beside the Wan job; Wan jobs
-    (and ``auto``, which may pick Wan) take one of ``gpu_jobs`` slots, by default one per
-    visible GPU (one in total on a CPU-only machine). ``runner`` names the function a
-    job calls as ``module:function``; it is ``wanimate.run:run`` except in tests that
-    exercise the queue itself.
+    The fields are the options of ``wanimate serve`` (see :mod:`wanimate.options`); those with
+    ``cli=False`` are set by tests and the benchmark only. ``cpu_jobs`` is how many preview-backend
+    jobs may run beside the Wan job; Wan jobs (and ``auto``, which may pick Wan) take one of
+    ``gpu_jobs`` slots, by default one per visible GPU (one in total on a CPU-only machine); each
+    slot keeps its loaded model warm for the next job. ``runner`` names the function a job calls
+    as ``module:function`` with :func:`wanimate.run.run`'s arguments (GPU-lane jobs also get the slot's
+    ``session``); it is ``wanimate.run:run`` except in tests that exercise the queue itself.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    data_dir: Path = Path("wanimate-serve")
-    db_path: Path | None = None
-    input_root: Path | None = None
+    host: str = option("127.0.0.1", help="Address to bind; anything but loopback needs WANIMATE_TOKEN.")
+    port: int = option(8000, help="TCP port.", min=0, max=65535)
+    data_dir: Path = option(Path("wanimate-serve"), help="Job workspaces, the queue database, worker files.")
+    db_path: Path | None = option(None, help="SQLite queue file (default: DATA_DIR/jobs.sqlite3).", flag="--db")
+    input_root: Path | None = option(
+        None, help="Let clients name server-side files under this folder instead of uploading."
+    )
     token: str | None = field(default=None, repr=False)
-    max_image_bytes: int = 20 * MIB
-    max_video_bytes: int = 500 * MIB
-    retention_s: float = 7 * 24 * 3600.0
-    rate_per_s: float = 20.0
-    rate_burst: int = 200
-    submit_per_s: float = 1.0
-    submit_burst: int = 30
-    cpu_jobs: int = 1
-    gpu_jobs: int | None = None
-    max_attempts: int = 3
-    poll_s: float = 0.1
-    allowed_weights: tuple[str, ...] = ("Wan-AI/Wan2.2-Animate-14B", "random:tiny")
-    runner: str = "wanimate.run:run"
+    max_image_bytes: int = option(20 * MIB, help="Largest character image accepted, MiB.", **_mib("--max-image-mb"))
+    max_video_bytes: int = option(500 * MIB, help="Largest driving video accepted, MiB.", **_mib("--max-video-mb"))
+    retention_s: float = option(
+        7 * 24 * HOUR, help="Finished jobs and their files are deleted after this many hours.",
+        flag="--retention-hours", parse=lambda text: _number(text, "--retention-hours") * HOUR,
+        show=lambda value: f"{value / HOUR:g}", above=0.0,
+    )  # fmt: skip
+    rate_per_s: float = option(
+        20.0, help="Requests per second per client (bursts of 10x); 0 disables.", flag="--rate", min=0.0
+    )
+    rate_burst: int = option(200, help="Requests a client may send at once.", min=1, cli=False)
+    submit_per_s: float = option(
+        1.0, help="Job submissions per second per client (bursts of 30); 0 disables.", flag="--submit-rate", min=0.0
+    )
+    submit_burst: int = option(30, help="Submissions a client may send at once.", min=1, cli=False)
+    cpu_jobs: int = option(1, help="Preview-backend jobs that may run at once (beside the Wan job).", min=1)
+    gpu_jobs: int | None = option(None, help="Wan jobs at once (default: one per GPU, one on CPU).", min=1)
+    max_attempts: int = option(3, help="A job that stops the worker this often is failed.", min=1, cli=False)
+    poll_s: float = option(0.1, help="How often the worker looks for new jobs, seconds.", above=0.0, cli=False)
+    allowed_weights: tuple[str, ...] = option(
+        (DEFAULT_REPO, "random:tiny"), help="Weights clients may ask for (repeat); never arbitrary paths.",
+        flag="--weights",
+    )  # fmt: skip
+    runner: str = option("wanimate.run:run", help="The job function, module:function.", cli=False)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -94,13 +130,7 @@ class ServeConfig:
             raise WanimateError(f"{TOKEN_ENV} is too short: use at least 16 random characters")
         if self.input_root is not None and not self.input_root.is_dir():
             raise WanimateError(f"--input-root {self.input_root} is not a folder")
-        for name in ("max_image_bytes", "max_video_bytes", "cpu_jobs", "max_attempts"):
-            if getattr(self, name) < 1:
-                raise WanimateError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.gpu_jobs is not None and self.gpu_jobs < 1:
-            raise WanimateError(f"gpu_jobs must be at least 1 (or unset for one per GPU), not {self.gpu_jobs}")
-        if self.retention_s <= 0:
-            raise WanimateError(f"retention must be positive, not {self.retention_s}")
+        options.check(self)
 
     def to_json(self) -> str:
         """The settings the worker needs (never the token)."""

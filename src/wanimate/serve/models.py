@@ -46,7 +46,7 @@ def job_view(job: Job) -> JobView:
     base = f"/jobs/{job.id}"
     links = {"self": base, "events": f"{base}/events", "materials": f"{base}/materials"}
     if job.state == "done":
-        links |= {"result": f"{base}/result", "preview": f"{base}/preview"}
+        links |= {"result": f"{base}/result", "compare": f"{base}/compare"}
     progress = Progress(**job.progress) if job.progress else Progress()
     if job.state == "done":
         progress.overall = 1.0

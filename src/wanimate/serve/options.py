@@ -1,93 +1,60 @@
-"""What a client may ask of a job, checked before anything is queued.
+"""What a client may ask of a job: the run options marked ``serve=True``, checked before anything is queued.
 
-Only settings that are safe to take from a stranger are exposed: weights come from an
-allowlist (a local path could point the model loader at any file on the server), and
-preprocessing options are a fixed, bounded subset.
+The model is derived from :class:`wanimate.run.settings.RunSettings` (which nests the preprocessing
+and generation settings), so a job takes the same names, types, defaults and bounds as
+``wanimate run``. Only options that are safe to take from a stranger are marked for the server:
+no paths (a local path could point a loader at any file on the server), no device (the worker
+assigns GPUs), and weights only from the server's allowlist.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from wanimate.errors import WanimateError
+from wanimate.options import build, pydantic_fields
+from wanimate.run.settings import RunSettings
+
+# The server's own defaults: a job renders with the CPU preview unless it asks for the model.
+SERVER_DEFAULTS: dict[str, Any] = {"backend": "preview"}
 
 
-class PreprocessOptions(BaseModel):
+class _JobOptionsBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-    fps: float | None = Field(None, gt=0, le=120, description="Resample the driving video; null keeps its rate.")
-    area: tuple[int, int] = Field((1280, 720), description="Target pixel area as width, height (aspect is kept).")
-    retarget: bool = Field(True, description="Rescale the driver's bones to the character (animate mode).")
-    person: Literal["auto"] | int = Field("auto", description="Which person drives: auto or 0 = leftmost.")
-
-    @field_validator("area")
-    @classmethod
-    def _area(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if not all(64 <= side <= 2048 for side in value):
-            raise ValueError("area sides must be between 64 and 2048")
-        return value
-
-
-class JobOptions(BaseModel):
-    """The ``options`` JSON of ``POST /jobs``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["animate", "replace"] = "animate"
-    backend: Literal["auto", "wan", "preview"] = "preview"
-    weights: str = "Wan-AI/Wan2.2-Animate-14B"
-    steps: int = Field(20, ge=1, le=100)
-    seed: int = Field(42, ge=0, le=2**31 - 1)
-    guidance: float = Field(1.0, ge=1.0, le=20.0)
-    shift: float = Field(5.0, gt=0, le=50)
-    segment_frames: int = Field(77, ge=5, le=161, description="Frames per Wan segment (4n+1).")
-    overlap: Literal[1, 5] = 1
-    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
-    prompt: str | None = Field(None, max_length=1000)
-    preprocess: PreprocessOptions = Field(default_factory=PreprocessOptions)
-    image_path: str | None = Field(None, description="Character image under the server's input root.")
-    video_path: str | None = Field(None, description="Driving video under the server's input root.")
-
-    @field_validator("segment_frames")
-    @classmethod
-    def _segment_frames(cls, value: int) -> int:
-        if value % 4 != 1:
-            raise ValueError("segment_frames must be 4n+1 (e.g. 77 or 81)")
-        return value
 
     @property
     def lane(self) -> str:
         """``gpu`` for anything that may load the Wan model (``auto`` might), ``cpu`` for the preview."""
-        return "cpu" if self.backend == "preview" else "gpu"
+        return "cpu" if self.backend == "preview" else "gpu"  # type: ignore[attr-defined]
 
     def check_weights(self, allowed: tuple[str, ...]) -> None:
-        if self.backend != "preview" and self.weights not in allowed:
-            raise WanimateError(f"weights {self.weights!r} are not offered by this server; use one of {list(allowed)}")
+        weights = self.weights  # type: ignore[attr-defined]
+        if self.backend != "preview" and weights not in allowed:  # type: ignore[attr-defined]
+            raise WanimateError(f"weights {weights!r} are not offered by this server; use one of {list(allowed)}")
+
+    def run_options(self) -> dict[str, Any]:
+        """The run options as flat keyword arguments for :func:`wanimate.run.run`."""
+        values = self.model_dump(exclude={"image_path", "video_path"})
+        # The materials route serves the strip as soon as preprocessing is done.
+        return {**values, "strip": True}
+
+    def settings(self) -> RunSettings:
+        """The validated :class:`RunSettings` (every option's own rules, beyond the schema's bounds)."""
+        return build(RunSettings, self.run_options())
 
     def run_kwargs(self, device: str | None) -> dict[str, Any]:
         """Keyword arguments for :func:`wanimate.run.run` (files and callbacks are added by the worker)."""
-        from wanimate.generate.settings import GenerateSettings
+        extra = {"device": device} if device is not None else {}
+        return {**self.run_options(), **extra}
 
-        extra: dict[str, Any] = {"prompt": self.prompt} if self.prompt else {}
-        if device is not None:
-            extra["device"] = device
-        settings = GenerateSettings(
-            mode=self.mode,
-            steps=self.steps,
-            guidance=self.guidance,
-            shift=self.shift,
-            seed=self.seed,
-            segment_frames=self.segment_frames,
-            overlap=self.overlap,
-            dtype=self.dtype,
-            **extra,
-        )
-        return {
-            "mode": self.mode,
-            "backend": self.backend,
-            "weights": self.weights,
-            "settings": settings,
-            "preprocess_options": {**self.preprocess.model_dump(), "preview": True},
-        }
+
+JobOptions: type[_JobOptionsBase] = create_model(  # type: ignore[call-overload]
+    "JobOptions",
+    __base__=_JobOptionsBase,
+    __doc__="The ``options`` JSON of ``POST /jobs``: the run options a client may set.",
+    **pydantic_fields(RunSettings, SERVER_DEFAULTS),
+    image_path=(str | None, Field(None, description="Character image under the server's input root.")),
+    video_path=(str | None, Field(None, description="Driving video under the server's input root.")),
+)

@@ -6,7 +6,10 @@ a dead worker left half-done back in the queue; each job's work folder lives in 
 workspace, so ``run`` picks up the cached preprocessing and the finished segments.
 
 Jobs run in threads inside this process: one per GPU slot for anything that may load
-Wan, up to ``cpu_jobs`` for the preview renderer. An exclusive lock on the data folder
+Wan, up to ``cpu_jobs`` for the preview renderer. Each GPU slot keeps its model session
+warm: the next job that asks for the same weights, dtype and device reuses the loaded
+model (about two minutes of loading for the 14B weights), with its options applied by
+the session; a job for other weights replaces it. An exclusive lock on the data folder
 keeps a second worker from running the same jobs twice.
 """
 
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from wanimate.errors import WanimateError
+from wanimate.options import build
 from wanimate.serve.config import ServeConfig
 from wanimate.serve.options import JobOptions
 from wanimate.serve.progress import JobCancelled, ProgressRecorder, WorkerStopping
@@ -67,6 +71,7 @@ class Worker:
         slots = config.gpu_jobs if config.gpu_jobs is not None else max(1, self.gpus)
         self.gpu_slots: list[threading.Thread | None] = [None] * slots
         self.cpu_slots: list[threading.Thread | None] = [None] * config.cpu_jobs
+        self.sessions: list[Any] = [None] * slots  # one warm ModelSession per GPU slot
         self._lock_file: TextIO | None = None
 
     def _take_lock(self) -> None:
@@ -115,10 +120,26 @@ class Worker:
                 slots[index] = None
                 return
             device = f"cuda:{index}" if lane == "gpu" and self.gpus > index else None
-            slots[index] = threading.Thread(target=self.run_job, args=(job, device), name=f"job-{job.id}")
+            slot = index if lane == "gpu" else None
+            slots[index] = threading.Thread(target=self.run_job, args=(job, device, slot), name=f"job-{job.id}")
             slots[index].start()
 
-    def run_job(self, job: Job, device: str | None) -> None:
+    def session_for(self, slot: int, options: dict[str, Any]) -> Any:
+        """The slot's warm session when it holds what this job asks for; otherwise a new (lazy) one."""
+        from wanimate.generate.runtime import session_for, session_key
+        from wanimate.run.settings import RunSettings
+
+        settings = build(RunSettings, options).generate
+        current = self.sessions[slot]
+        if current is not None and current.key == session_key(settings):
+            return current
+        if current is not None:
+            current.close()  # free the old weights before the new ones load
+        self.sessions[slot] = session_for(settings)
+        return self.sessions[slot]
+
+    def run_job(self, job: Job, device: str | None, slot: int | None = None) -> None:
+        """Run one job; a GPU ``slot`` lends the job its warm model session."""
         folder = workspace(self.config, job.id)
         if job.cancel:
             self._cancelled(job.id, folder)
@@ -130,7 +151,9 @@ class Worker:
             return
         recorder = ProgressRecorder(self.store, job.id, job.attempts, self.stopping)
         try:
-            options = JobOptions.model_validate(job.options)
+            kwargs = JobOptions.model_validate(job.options).run_kwargs(device)
+            if slot is not None:
+                kwargs["session"] = self.session_for(slot, kwargs)
             result = self.runner(
                 find_input(folder / "inputs", "image"),
                 find_input(folder / "inputs", "video"),
@@ -139,7 +162,7 @@ class Worker:
                 work_dir=folder / "work",
                 progress=recorder,
                 progress_bars=False,
-                **options.run_kwargs(device),
+                **kwargs,
             )
         except JobCancelled:
             self._cancelled(job.id, folder)

@@ -1,5 +1,6 @@
 """Streaming video I/O on PyAV: frames in, frames out, audio carried along (docs/video.md)."""
 
+from wanimate.video.audio import AudioSource
 from wanimate.video.frames import FrameSequenceWriter, save_frames
 from wanimate.video.reader import AudioInfo, VideoInfo, count_frames, iter_frames, probe_video, scaled_size
 from wanimate.video.timing import fps_fraction
@@ -7,6 +8,7 @@ from wanimate.video.writer import VideoWriter, partial_path
 
 __all__ = [
     "AudioInfo",
+    "AudioSource",
     "FrameSequenceWriter",
     "VideoInfo",
     "VideoWriter",

@@ -15,20 +15,26 @@ encoded as AAC.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from wanimate.video.source import is_attached_picture
 
-if TYPE_CHECKING:  # materials imports wanimate.video, so only the type is imported here
-    from wanimate.materials.folder import AudioSource
-
 COPYABLE = frozenset({"aac", "mp3", "alac", "ac3", "eac3"})
 AAC_BIT_RATE = 192_000
+
+
+@dataclass
+class AudioSource:
+    """A stretch of a file's audio track: what a written video should carry (the materials record one)."""
+
+    path: str
+    start: float = 0.0
+    duration: float | None = None
 
 
 class AudioUnavailable(Exception):

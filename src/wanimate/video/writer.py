@@ -14,16 +14,12 @@ import warnings
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-from wanimate.video.audio import AudioFeed, AudioUnavailable
+from wanimate.video.audio import AudioFeed, AudioSource, AudioUnavailable
 from wanimate.video.timing import fps_fraction
-
-if TYPE_CHECKING:
-    from wanimate.materials.folder import AudioSource
 
 # Colour tags for the default (yuv420p) output: swscale converts RGB with the BT.601
 # matrix, and saying so lets tag-aware players and tag-blind readers (decord,

@@ -18,11 +18,12 @@ import cv2
 import numpy as np
 
 from wanimate.errors import WanimateError
+from wanimate.models.hub import DEFAULT_REPO
 from wanimate.preprocess.pose.base import PersonPose, check_frame, drop_outside
 
 DET_PATH = Path("det") / "yolov10m.onnx"
 POSE_PATH = Path("pose2d") / "vitpose_h_wholebody.onnx"
-DOWNLOAD_HINT = 'huggingface-cli download Wan-AI/Wan2.2-Animate-14B --include "process_checkpoint/*" --local-dir DIR'
+DOWNLOAD_HINT = f'huggingface-cli download {DEFAULT_REPO} --include "process_checkpoint/*" --local-dir DIR'
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 

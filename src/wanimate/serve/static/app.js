@@ -26,7 +26,7 @@ const WORDS = {
   preprocess: "preprocessing: pose, face and masks", generate: "generating", preview: "rendering the preview",
   compare: "writing the side-by-side video", encode: "encoding the prompt and the character",
   segment: "preparing the segment", denoise: "denoising", step: "denoising", decode: "decoding the segment",
-  saved: "segment saved", resume: "resuming after the last finished segment", write: "writing the video",
+  load: "loading the model", saved: "segment saved", resume: "resuming after the last finished segment", write: "writing the video",
 };
 
 function describe(job) {
@@ -74,7 +74,7 @@ function render(job) {
   tryMaterials(job);
   if (job.state === "done") {
     showVideo("result", job.links.result).catch((e) => { $("job-error").textContent = e.message; });
-    showVideo("compare", job.links.preview).catch(() => {});
+    showVideo("compare", job.links.compare).catch(() => {});
   }
 }
 
@@ -158,11 +158,9 @@ async function submit(event) {
   event.preventDefault();
   $("form-error").textContent = "";
   const [width, height] = $("area").value.split("x").map(Number);
-  const options = {
-    mode: $("mode").value, backend: $("backend").value, weights: $("weights").value,
-    steps: Number($("steps").value), seed: Number($("seed").value), segment_frames: Number($("segment_frames").value),
-    preprocess: { area: [width, height], fps: $("fps").value ? Number($("fps").value) : null },
-  };
+  const options = { mode: $("mode").value, backend: $("backend").value, weights: $("weights").value, area: [width, height] };
+  // An empty number field leaves that option to the server's default.
+  for (const name of NUMBERS) { if ($(name).value !== "") options[name] = Number($(name).value); }
   const form = new FormData();
   form.append("image", $("image").files[0]);
   form.append("video", $("video").files[0]);
@@ -178,6 +176,22 @@ async function submit(event) {
   } finally {
     $("submit").disabled = false;
   }
+}
+
+// The number fields take their defaults and bounds from the server's job options (GET /options).
+const NUMBERS = ["steps", "seed", "segment_frames", "fps"];
+
+async function loadDefaults() {
+  try {
+    const fields = (await (await fetch("/options")).json()).properties;
+    for (const name of NUMBERS) {
+      const field = fields[name] || {};
+      const bounds = [field, ...(field.anyOf || [])].find((s) => s.minimum != null || s.maximum != null) || {};
+      if (field.default != null) $(name).value = field.default;
+      if (bounds.minimum != null) $(name).min = bounds.minimum;
+      if (bounds.maximum != null) $(name).max = bounds.maximum;
+    }
+  } catch (e) { /* the fields stay empty and the server's defaults apply */ }
 }
 
 async function cancel() {
@@ -198,6 +212,7 @@ window.addEventListener("DOMContentLoaded", () => {
   $("cancel").addEventListener("click", cancel);
   $("newer").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadHistory(); });
   $("older").addEventListener("click", () => { state.offset += PAGE; loadHistory(); });
+  loadDefaults();
   loadHealth();
   loadHistory();
   setInterval(loadHealth, 5000);

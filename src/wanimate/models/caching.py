@@ -17,7 +17,8 @@ the current hidden states and are never double-counted.
 
 Every cache keeps per-denoise state, so :func:`reset_step_cache` must run at the
 start of every segment (the engine does), or segment 2 would reuse segment 1's
-last residuals.
+last residuals. A model session turns the caches on and off through
+:class:`StepCache` and :func:`remember_motion`, each with its undo.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from diffusers.hooks import HookRegistry, ModelHook, TaylorSeerCacheConfig
 from diffusers.hooks.hooks import BaseState, StateManager
 
 from wanimate.errors import WanimateError
+from wanimate.models.modes import CACHE_MODES
 
-CACHE_MODES = ("none", "fbc", "taylorseer")
 # diffusers' default TaylorSeer patterns (``^blocks.*attn``, full match) match no module of Wan, whose
 # attentions are ``attn1``/``attn2``: left alone, TaylorSeer would silently cache nothing.
 TAYLORSEER_MODULES = (r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn")
@@ -221,9 +222,17 @@ class _MotionMemo(ModelHook):
         return module
 
 
-def remember_motion(transformer: torch.nn.Module) -> _MotionMemo:
-    """Encode each face chunk once per segment instead of once per step and CFG branch (exact)."""
+def remember_motion(transformer: torch.nn.Module, on: bool = True) -> _MotionMemo | None:
+    """Encode each face chunk once per segment instead of once per step and CFG branch (exact).
+
+    ``on=False`` removes the memo again; returns the memo (its hit count) while it is on.
+    """
     registry = HookRegistry.check_if_exists_or_initialize(transformer.motion_encoder)
+    if not on:
+        if _MOTION in registry.hooks:
+            registry.remove_hook(_MOTION, recurse=False)
+            HookRegistry.check_if_exists_or_initialize(transformer).invalidate_child_registries_cache()
+        return None
     if _MOTION in registry.hooks:
         return registry.hooks[_MOTION]
     memo = _MotionMemo()
@@ -232,23 +241,43 @@ def remember_motion(transformer: torch.nn.Module) -> _MotionMemo:
     return memo
 
 
-def enable_step_cache(transformer: torch.nn.Module, options: CacheOptions) -> FaceAwareBlockCache | None:
-    """Turn on the chosen cache; returns the FBC handle (``None`` for TaylorSeer or none)."""
-    if options.mode == "none":
-        return None
-    if options.mode == "fbc":
-        return FaceAwareBlockCache(transformer, options.threshold)
-    if options.mode == "taylorseer":
-        transformer.enable_cache(
-            TaylorSeerCacheConfig(
-                cache_interval=options.interval,
-                disable_cache_before_step=options.warmup,
-                taylor_factors_dtype=torch.float32,
-                cache_identifiers=list(TAYLORSEER_MODULES),
+class StepCache:
+    """The step cache turned on for one transformer, and how to turn it off again."""
+
+    def __init__(self, transformer: torch.nn.Module, options: CacheOptions, fbc: FaceAwareBlockCache | None) -> None:
+        self.transformer = transformer
+        self.options = options
+        self.fbc = fbc
+
+    @classmethod
+    def enable(cls, transformer: torch.nn.Module, options: CacheOptions) -> StepCache | None:
+        """Turn on the chosen cache (``None`` for mode ``none``)."""
+        if options.mode == "none":
+            return None
+        if options.mode == "fbc":
+            return cls(transformer, options, FaceAwareBlockCache(transformer, options.threshold))
+        if options.mode == "taylorseer":
+            transformer.enable_cache(
+                TaylorSeerCacheConfig(
+                    cache_interval=options.interval,
+                    disable_cache_before_step=options.warmup,
+                    taylor_factors_dtype=torch.float32,
+                    cache_identifiers=list(TAYLORSEER_MODULES),
+                )
             )
-        )
-        return None
-    raise WanimateError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {options.mode!r}")
+            return cls(transformer, options, None)
+        raise WanimateError(f"--cache must be one of {', '.join(CACHE_MODES)}, not {options.mode!r}")
+
+    def counts(self) -> tuple[int, int] | None:
+        """FBC's (computed, cached) transformer forwards; ``None`` for TaylorSeer."""
+        return self.fbc.counts() if self.fbc is not None else None
+
+    def remove(self) -> None:
+        """Every hook this cache installed is gone; the transformer computes every step again."""
+        if self.fbc is not None:
+            self.fbc.remove()
+        else:
+            self.transformer.disable_cache()
 
 
 def reset_step_cache(transformer: torch.nn.Module) -> None:

@@ -1,8 +1,8 @@
-"""The ``--preview`` strip: every material side by side, to check before spending GPU time.
+"""The ``--strip`` video: every material side by side, to check before spending GPU time.
 
 A bad track, a skeleton that drifts off the body, a face crop on the wrong person or
 a mask that eats the background are all obvious in one glance at this strip, and all
-expensive to discover after generation.
+expensive to discover after generation. ``run --compare`` lays out its comparison the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-PREVIEW_NAME = "preview.mp4"
 ROW_HEIGHT = 320
 _LABEL_HEIGHT = 22
 
@@ -27,7 +26,7 @@ def _tile(image: np.ndarray, label: str, height: int) -> np.ndarray:
     return out
 
 
-def compose_preview(tiles: list[tuple[str, np.ndarray]], height: int = ROW_HEIGHT) -> np.ndarray:
+def compose_strip(tiles: list[tuple[str, np.ndarray]], height: int = ROW_HEIGHT) -> np.ndarray:
     """One row of labelled tiles, each scaled to ``height`` with its aspect kept, 2 px apart."""
     parts: list[np.ndarray] = []
     for index, (label, image) in enumerate(tiles):

@@ -125,6 +125,6 @@ def write_character_materials(
         frames=(CharacterFrame(draw_people(people(t), height, width), masks(t)) for t in range(num_frames)),
         characters=characters,
         fps=fps,
-        provenance={"tool": "wanimate.materials.synthetic"},
+        provenance={"tool": "wanimate.testing.synthetic"},
     )
     return root

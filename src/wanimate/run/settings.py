@@ -1,0 +1,40 @@
+"""``run`` settings: the renderer, plus the preprocessing and generation settings it passes on.
+
+``RunSettings`` nests :class:`PreprocessSettings` and :class:`GenerateSettings`, so ``wanimate run``,
+the server's job options and ``wanimate.run.run(**options)`` offer the union of their options as
+one flat set of names (a name both stages used is a definition error, resolved by renaming).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wanimate import options
+from wanimate.generate.settings import GenerateSettings
+from wanimate.options import option
+from wanimate.preprocess.settings import PreprocessSettings
+
+RENDERERS = ("auto", "wan", "preview")
+# ``run`` renders with Wan2.2-Animate (or the preview): MultiAnimate's checkpoint option does not apply.
+NOT_ON_RUN = ("adapter",)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one ``run`` does: which renderer, and the settings of the two stages it runs."""
+
+    backend: str = option(
+        "auto", help="Renderer: auto, wan (the model) or preview (CPU renderer, no weights).", choices=RENDERERS,
+        serve=True,
+    )  # fmt: skip
+    preprocess: PreprocessSettings = field(default_factory=PreprocessSettings)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+
+    def __post_init__(self) -> None:
+        options.check(self)
+
+    @classmethod
+    def of(cls, base: RunSettings | None = None, **values: Any) -> RunSettings:
+        """``base`` (default: the defaults) with flat option ``values`` from any of the three stages."""
+        return options.build(cls, values, base)
