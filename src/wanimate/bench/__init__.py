@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# What ``bench generate`` changes from the stage's own defaults (on the CLI and in Python alike): a few
+# steps in fp32, so a random model on a CPU finishes in seconds and compares exactly with diffusers.
+BENCH_DEFAULTS = {"steps": 4, "dtype": "fp32"}
+
 
 def print_metrics(title: str, metrics: Mapping[str, object]) -> None:
     """One two-column table of a benchmark's results, floats to three decimals."""

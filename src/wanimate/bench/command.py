@@ -11,8 +11,10 @@ from pathlib import Path
 
 import typer
 
+from wanimate.bench import BENCH_DEFAULTS
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
+from wanimate.materials.layout import MODES
 from wanimate.options import expand
 
 # Options ``bench generate`` fixes: random weights and adapters, a tiny vocabulary, no LoRAs or audio.
@@ -38,14 +40,15 @@ def bench_generate_command(
     config: str = typer.Option("tiny", help="Model size: tiny, mid or full (random weights)."),
     res: str = typer.Option("256x256", help="WIDTHxHEIGHT, or 480p / 720p."),
     frames: int | None = typer.Option(None, help="Driving frames (default: one segment)."),
-    mode: str = typer.Option("animate", help="animate or replace (the synthetic materials' mode)."),
-    characters: int = typer.Option(3, help="multianimate: characters in the synthetic materials."),
-    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also run plain WanAnimatePipeline."),
+    mode: str = typer.Option("animate", help="animate: the synthetic materials' mode (animate or replace)."),
+    characters: int = typer.Option(3, min=1, help="multianimate: characters in the synthetic materials."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="animate: also run plain WanAnimatePipeline."),
     settings: GenerateSettings = None,  # type: ignore[assignment] (expanded into its options)
 ) -> None:
     """Seconds per step, total, peak RSS/VRAM and weight memory: ours vs plain diffusers (random weights).
 
-    The defaults shown are Wan2.2-Animate's; with --model multianimate, guidance 1.5 and 81-frame segments.
+    The defaults shown are Wan2.2-Animate's; --model multianimate starts from MultiAnimate's own
+    (docs/multianimate.md). Either way the benchmark runs 4 steps in fp32 unless told otherwise.
     """
     from rich.console import Console
 
@@ -55,7 +58,11 @@ def bench_generate_command(
     width, height = parse_resolution(res)
     frames = frames or settings.segment_frames
     title = f"wanimate bench generate --model {model} --config {config} --res {res} --frames {frames}"
+    if mode not in MODES:
+        raise WanimateError(f"--mode must be animate or replace, not {mode!r}")
     if model == "multianimate":
+        if mode != "animate":
+            raise WanimateError("--mode replace is a Wan2.2-Animate benchmark (bench generate --model animate)")
         from wanimate.bench.multianimate import bench_multianimate
 
         metrics = bench_multianimate(
@@ -165,7 +172,7 @@ def bench_quality_command(
 
 def register(bench_app: typer.Typer) -> None:
     bench_app.command("generate")(expand(
-        defaults={"steps": 4, "dtype": "fp32"}, exclude=GENERATE_FIXED, choose=_bench_settings_class
+        defaults=BENCH_DEFAULTS, exclude=GENERATE_FIXED, choose=_bench_settings_class
     )(bench_generate_command))  # fmt: skip
     bench_app.command("preprocess")(bench_preprocess_command)
     bench_app.command("pose")(bench_pose_command)

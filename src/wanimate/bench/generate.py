@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from wanimate.bench import BENCH_DEFAULTS
 from wanimate.generate.engine import ProgressEvent
 from wanimate.generate.settings import GenerateSettings
 
@@ -172,7 +173,7 @@ def bench_generate(
     *,
     height: int = 256,
     width: int = 256,
-    frames: int = 77,
+    frames: int | None = None,
     mode: str = "animate",
     baseline: bool = True,
     settings: GenerateSettings | None = None,
@@ -180,7 +181,8 @@ def bench_generate(
 ) -> dict[str, float | int | str]:
     """Run ours with ``settings`` (and/or option ``options``) and, if asked, the diffusers baseline.
 
-    The prompts are fixed to words of the random models' vocabulary and CLIP sees the diffusers
+    ``settings`` defaults to :class:`GenerateSettings` with :data:`BENCH_DEFAULTS`; ``frames`` to one
+    segment of it. The prompts are fixed to words of the random models' vocabulary and CLIP sees the diffusers
     input, so the baseline gets exactly what the engine gets.
     """
     from wanimate.generate import generate
@@ -189,7 +191,8 @@ def bench_generate(
     from wanimate.options import build, flat_values
     from wanimate.testing.synthetic import write_materials
 
-    settings = build(GenerateSettings, options, settings or GenerateSettings(steps=4, dtype="fp32"))
+    settings = build(GenerateSettings, options, settings or GenerateSettings(**BENCH_DEFAULTS))
+    frames = frames or settings.segment_frames
     settings = dataclasses.replace(
         settings, weights=f"random:{config}", prompt="w1 w2", negative_prompt="w3", clip_input="diffusers"
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from wanimate.bench import BENCH_DEFAULTS
 from wanimate.bench.generate import RssSampler, StageClock
 
 
@@ -94,14 +95,15 @@ def bench_multianimate(
     *,
     height: int = 256,
     width: int = 256,
-    frames: int = 81,
+    frames: int | None = None,
     characters: int = 3,
     repeats: int = 5,
     settings: Any = None,
     **options: Any,
 ) -> dict[str, float | int | str]:
-    """MultiAnimate on random weights with ``settings`` (a ``MultiAnimateSettings``; default 4 steps in fp32)
-    and/or option ``options``; the prompts, weights and adapters are fixed by the benchmark."""
+    """MultiAnimate on random weights with ``settings`` (a ``MultiAnimateSettings``; default: its own defaults
+    with ``BENCH_DEFAULTS``) and/or option ``options``, over ``frames`` (default: one segment); the
+    prompts, weights and adapters are fixed by the benchmark."""
     from wanimate.generate import generate
     from wanimate.materials.characters import load_character_materials
     from wanimate.models.memory import weight_bytes
@@ -111,7 +113,8 @@ def bench_multianimate(
     from wanimate.options import build, flat_values
     from wanimate.testing.synthetic import write_character_materials
 
-    settings = build(MultiAnimateSettings, options, settings or MultiAnimateSettings(steps=4, dtype="fp32"))
+    settings = build(MultiAnimateSettings, options, settings or MultiAnimateSettings(**BENCH_DEFAULTS))
+    frames = frames or settings.segment_frames
     settings = dataclasses.replace(
         settings, weights=f"random:{config}", adapter=f"random:{max(characters, 3)}", prompt="w1 w2",
         negative_prompt="w3",
