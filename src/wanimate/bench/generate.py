@@ -71,12 +71,12 @@ class StageClock:
         }
 
 
-RESOLUTIONS = {"480p": (832, 480), "720p": (1280, 720)}
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
     """``832x480`` or a named preset; returns (width, height)."""
     from wanimate.errors import WanimateError
+    from wanimate.preprocess.sizing import NAMED_AREAS as RESOLUTIONS
 
     if text in RESOLUTIONS:
         return RESOLUTIONS[text]

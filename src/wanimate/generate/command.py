@@ -82,6 +82,7 @@ def generate_command(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
     work_dir: Path | None = typer.Option(None, help="Where finished segments are kept (default: <output stem>.work)."),
     keep_work: bool = typer.Option(False, help="Keep the work folder after the video is written."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output (and --save-frames PNGs)."),
     offload: str = typer.Option("none", help="none, model, group (layer streaming) or sequential."),
     quantize: str = typer.Option("none", help="DiT weights: none, fp8 (storage, bf16 compute) or int8 (torchao)."),
     vram_budget: float | None = typer.Option(
@@ -160,6 +161,7 @@ def generate_command(
             keep_work=keep_work,
             save_frames=save_frames,
             audio=audio,
+            overwrite=overwrite,
             progress=progress,
         )
     Console(stderr=True).print(f"wrote {path}")

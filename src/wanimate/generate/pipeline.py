@@ -10,13 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from wanimate.devices import check_device
 from wanimate.errors import WanimateError
 from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator, to_uint8
 from wanimate.generate.runtime import load_device, resolve_vram_budget
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
-from wanimate.materials import Materials, load_materials
-from wanimate.video import FrameSequenceWriter, VideoWriter
+from wanimate.materials import AudioSource, Materials, load_materials
+from wanimate.models.limits import known_limits, loaded_limits
+from wanimate.paths import check_apart, os_faults, output_file, output_folder
+from wanimate.video import FrameSequenceWriter, VideoWriter, audio_to_carry
+from wanimate.workdir import FRAMES_LAYOUT, KEY_FILE, SEGMENTS, WorkDir, default_work_dir, foreign_entries
 
 if TYPE_CHECKING:
     from wanimate.materials.characters import CharacterMaterials
@@ -26,15 +30,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("wanimate")
 
 
-def default_work_dir(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.work")
+def _frames_folder(path: str | Path | None, overwrite: bool) -> Path | None:
+    """``--save-frames``: a new or empty folder, or (with ``overwrite``) one holding only earlier frames."""
+    if path is None:
+        return None
+    folder = output_folder(path, "--save-frames")
+    if folder.is_dir() and any(folder.iterdir()):
+        foreign = foreign_entries(folder, FRAMES_LAYOUT)
+        if foreign:
+            raise WanimateError(
+                f"--save-frames {folder} holds other files ({', '.join(foreign[:3])}); choose an empty folder"
+            )
+        if not overwrite:
+            raise WanimateError(f"--save-frames {folder} already holds frames; pass --overwrite to replace them")
+    return folder
 
 
-def _check_output(output: Path) -> None:
-    if output.suffix.lower() != ".mp4":
-        raise WanimateError(f"output must be an .mp4 file, not {output.name}")
-    if output.is_dir():
-        raise WanimateError(f"output {output} is a folder; give a file name like out.mp4")
+def _local(weights: str | None) -> Path | None:
+    """A weights argument that names a path on this machine (it is an input like any other)."""
+    if weights is None or weights.startswith("random:"):
+        return None
+    path = Path(weights).expanduser()
+    return path if path.exists() else None
 
 
 def resolve_relight(settings: GenerateSettings, model: LoadedModel, mode: str) -> float:
@@ -133,6 +150,15 @@ def _prepare_multianimate(
     return _Prepared(model, mats, settings, device, key)
 
 
+def _materials(materials: Any, settings: GenerateSettings, multianimate: bool) -> Any:
+    """The checked materials folder (one character, or MultiAnimate's N), before any model is loaded."""
+    if multianimate:
+        from wanimate.materials.characters import CharacterMaterials, load_character_materials
+
+        return materials if isinstance(materials, CharacterMaterials) else load_character_materials(materials)
+    return materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
+
+
 def generate(
     materials: str | Path | Materials | CharacterMaterials,
     output: str | Path,
@@ -147,6 +173,7 @@ def generate(
     keep_work: bool = False,
     save_frames: str | Path | None = None,
     audio: bool = True,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
 ) -> Path:
     """Generate the video for a materials folder and write it to ``output``.
@@ -160,49 +187,90 @@ def generate(
     :class:`~wanimate.multianimate.settings.MultiAnimateSettings` runs MultiAnimate on N-character
     materials: ``weights`` is then the Wan2.1-I2V base (default ``Wan-AI/Wan2.1-I2V-14B-720P``) and
     ``adapter`` the MultiAnimate checkpoint (default: the smallest release that fits the characters).
+
+    An existing ``output`` (or frames in ``save_frames``) is replaced only with ``overwrite``; every
+    path, the device and the frame size against the model's limits are checked before the model loads.
     """
     from wanimate.multianimate.settings import MultiAnimateSettings
 
     settings = settings or GenerateSettings()
     settings.validate()
-    output = Path(output)
-    _check_output(output)
-    if isinstance(settings, MultiAnimateSettings):
-        run = _prepare_multianimate(materials, settings, weights, adapter, base, model)
+    settings = dataclasses.replace(settings, device=check_device(settings.device))
+    output = output_file(output, "-o", overwrite=overwrite)
+    multianimate = isinstance(settings, MultiAnimateSettings)
+    mats = _materials(materials, settings, multianimate)
+    frames_dir = _frames_folder(save_frames, overwrite)
+    work = WorkDir(work_dir if work_dir else default_work_dir(output), explicit=work_dir is not None)
+    for name in (SEGMENTS, KEY_FILE):
+        work.child(name)  # a file of the user's with either name is in the way: say so before any work
+    source_audio = audio_to_carry(mats.meta.audio) if audio else None
+    check_apart(
+        {
+            "materials folder": mats.root,
+            "driving video (its audio)": Path(source_audio.path) if source_audio else None,
+            "--weights": _local(weights) if model is None else None,
+            "--base": _local(base) if model is None else None,
+            "--adapter": _local(adapter) if model is None and multianimate else None,
+        },
+        {"-o": output, "--save-frames": frames_dir, "the work folder": work.path / SEGMENTS},
+    )
+    limits = known_limits(weights) if model is None and weights else None
+    if limits is not None:
+        limits.check(mats.width, mats.height, settings.segment_frames)
+    if multianimate:
+        run = _prepare_multianimate(mats, settings, weights, adapter, base, model)
     else:
-        run = _prepare_animate(materials, settings, weights, base, model)
-    mats, notify = run.materials, progress or (lambda event: None)
+        run = _prepare_animate(mats, settings, weights, base, model)
+    pipeline = getattr(run.model, "pipeline", run.model)  # a MultiAnimateModel wraps its pipeline
+    loaded_limits(pipeline, "these weights").check(mats.width, mats.height, settings.segment_frames)
+    notify = progress or (lambda event: None)
 
-    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), run.key, resume=resume)
-    if work.discarded:
-        log.warning("discarded %d saved segments made with other inputs or settings", work.discarded)
-    generator = SegmentGenerator(run.model, mats, run.settings, run.device, progress=progress)
-    done = len(work.finished())
-    if done < generator.plan.num_segments:
-        state = None
-        if done:
-            last = work.load(done - 1)
-            state = ResumeState(tail=last.tail, rng_state=last.rng_state)
-            if settings.color_correction > 0:
-                from wanimate.generate.color_match import lab_stats
+    with os_faults(), work:
+        folder = WorkFolder(work, run.key, resume=resume)
+        if folder.discarded:
+            log.warning("discarded %d saved segments made with other inputs or settings", folder.discarded)
+        generator = SegmentGenerator(run.model, mats, run.settings, run.device, progress=progress)
+        total = generator.plan.num_segments
+        done = len(folder.finished())
+        if done < total:
+            state = None
+            if done:
+                last = folder.load(done - 1)
+                state = ResumeState(tail=last.tail, rng_state=last.rng_state)
+                if settings.color_correction > 0:
+                    from wanimate.generate.color_match import lab_stats
 
-                state.color_reference = lab_stats(work.load(0).frames.numpy())
-            notify(ProgressEvent("resume", segment=done, num_segments=generator.plan.num_segments))
-        for out in generator.run(start=done, resume=state):
-            frames = to_uint8(out.frames)
-            work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
-            notify(ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments))
-            del out, frames  # a segment's float frames must not live through the next segment
+                    state.color_reference = lab_stats(folder.load(0).frames.numpy())
+                log.info("resuming at segment %d/%d (%d finished in %s)", done + 1, total, done, work.path)
+                notify(ProgressEvent("resume", segment=done, num_segments=total))
+            for out in generator.run(start=done, resume=state):
+                frames = to_uint8(out.frames)
+                folder.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
+                notify(ProgressEvent("saved", segment=out.segment.index, num_segments=total))
+                del out, frames  # a segment's float frames must not live through the next segment
+        elif done:
+            log.info("all %d segments were already finished in %s; writing the video", total, work.path)
 
-    notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
-    source_audio = mats.meta.audio if audio else None
-    pngs = FrameSequenceWriter(save_frames) if save_frames is not None else None
-    with VideoWriter(output, mats.meta.fps, audio=source_audio) as writer:
-        for frame in work.iter_frames():  # one read of the saved segments feeds both outputs
-            writer.write(frame)
-            if pngs is not None:
-                pngs.write(frame)
-    if not keep_work:
-        work.remove()
-    notify(ProgressEvent("done", num_segments=generator.plan.num_segments))
+        notify(ProgressEvent("write", num_segments=total))
+        _write_outputs(folder, output, mats.meta.fps, source_audio, frames_dir)
+        if not keep_work:
+            folder.remove()
+    notify(ProgressEvent("done", num_segments=total))
     return output
+
+
+def _write_outputs(
+    folder: WorkFolder, output: Path, fps: float, audio: AudioSource | None, frames_dir: Path | None
+) -> None:
+    """The mp4 and the ``--save-frames`` PNGs in one read of the saved segments; a failure leaves neither."""
+    pngs = FrameSequenceWriter(frames_dir) if frames_dir is not None else None
+    try:
+        with VideoWriter(output, fps, audio=audio) as writer:
+            for frame in folder.iter_frames():
+                writer.write(frame)
+                if pngs is not None:
+                    pngs.write(frame)
+    except BaseException:
+        if pngs is not None:
+            pngs.discard()
+        raise

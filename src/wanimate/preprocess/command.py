@@ -6,10 +6,6 @@ stays instant.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -35,40 +31,6 @@ def parse_person(text: str) -> str | int:
     if not text.strip().isdigit():
         raise WanimateError(f"--person must be 'auto' or a number (0 = leftmost), not {text!r}")
     return int(text)
-
-
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Send C++ log chatter (MediaPipe/TFLite write dozens of lines to fd 2) to /dev/null.
-
-    Python's own stderr (progress, notices, warnings, errors) keeps the real terminal via a
-    duplicate of fd 2. Skipped under ``--debug`` and when stderr is not a real file
-    descriptor (e.g. captured by a test), where there is nothing to untangle.
-    """
-    try:
-        real_fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        real_fd = -1
-    from wanimate.cli import debug_enabled
-
-    if real_fd != 2 or debug_enabled():
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    python_stderr = sys.stderr
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        sys.stderr = python_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -131,8 +93,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "overwrite": overwrite,
             "progress": not quiet,
         }
-        with native_stderr_silenced():
-            materials = preprocess(resolve_input(image), resolve_input(video), output, **options)
+        materials = preprocess(resolve_input(image), resolve_input(video), output, **options)
         meta = materials.meta
         typer.echo(
             f"wrote {materials.root} ({meta.mode}, {meta.width}x{meta.height}, {meta.num_frames} frames "

@@ -10,8 +10,6 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from PIL import Image
 
 import wanimate
 from wanimate.errors import WanimateError
+from wanimate.examples import resolve_input
 from wanimate.hashing import file_sha256
 from wanimate.materials import (
     MATERIAL_FILES,
@@ -31,6 +30,8 @@ from wanimate.materials import (
     write_meta,
 )
 from wanimate.materials.folder import FACE_SIZE, META_NAME, Mode
+from wanimate.native_logs import quiet_native_logs
+from wanimate.paths import check_apart, input_file, make_parents, os_faults, output_folder, remove_empty, temp_sibling
 from wanimate.preprocess.face_crop import face_boxes
 from wanimate.preprocess.keypoints import empty_pose
 from wanimate.preprocess.passes import first_pass, second_pass, source_info
@@ -39,17 +40,17 @@ from wanimate.preprocess.progress import Reporter
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.retarget import retarget as retarget_poses
 from wanimate.preprocess.settings import Settings, StageTimer
-from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
+from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, output_size, stretch
+from wanimate.workdir import MATERIALS_LAYOUT, foreign_entries, remove_tree_if_owned
 
 KEYPOINTS_NAME = "keypoints.npz"
 
 
 def claim_output(output: Path, overwrite: bool) -> None:
-    """Refuse to clobber anything unless asked, and even then only a materials folder."""
+    """Refuse to clobber anything unless asked, and even then only a materials folder holding nothing else."""
+    output_folder(output, "-o")
     if not output.exists() and not output.is_symlink():
         return
-    if not output.is_dir():
-        raise WanimateError(f"{output} exists and is not a folder; choose another -o path")
     if not overwrite:
         raise WanimateError(f"{output} already exists; pass --overwrite to replace it or choose another -o path")
     entries = {p.name for p in output.iterdir()}
@@ -57,23 +58,30 @@ def claim_output(output: Path, overwrite: bool) -> None:
         raise WanimateError(
             f"{output} is not empty and not a materials folder; refusing to overwrite it (choose another -o)"
         )
+    foreign = foreign_entries(output, MATERIALS_LAYOUT)
+    if foreign:
+        listed = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise WanimateError(
+            f"{output} holds files wanimate did not write ({listed}); --overwrite replaces the whole folder, so "
+            "move them out first or choose another -o"
+        )
 
 
 def publish_folder(staging: Path, output: Path) -> None:
     """Swap the finished folder into place; an old folder is removed only after the swap."""
     old: Path | None = None
     if output.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-        os.replace(output, old / output.name)
+        old = temp_sibling(output, "old")
+        remove_tree_if_owned(old, MATERIALS_LAYOUT)  # left by a run killed mid-swap
+        os.replace(output, old)
     try:
         os.replace(staging, output)
     except BaseException:
         if old is not None:
-            os.replace(old / output.name, output)
-            old.rmdir()
+            os.replace(old, output)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_tree_if_owned(old, MATERIALS_LAYOUT)
 
 
 def _pick_main(people: list[Any]) -> Any | None:
@@ -134,19 +142,28 @@ def preprocess(
         pose_workers=pose_workers,
     )
     settings.validate()
-    image, video, output = Path(image).resolve(), Path(video).resolve(), Path(output).absolute()
+    image = input_file(resolve_input(image), "character image").resolve()
+    video = input_file(resolve_input(video), "driving video").resolve()
+    output = Path(output).absolute()
     claim_output(output, overwrite)
-    reporter = Reporter(enabled=progress)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
-    try:
-        _build(staging, image, video, settings, reporter)
-        publish_folder(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        reporter.close()
+    check_apart(
+        {"character image": image, "driving video": video, "--models-dir": models_dir}, {"-o materials folder": output}
+    )
+    with quiet_native_logs(), os_faults():
+        created = make_parents(output)
+        staging = temp_sibling(output)
+        remove_tree_if_owned(staging, MATERIALS_LAYOUT)  # left by a killed run
+        reporter = Reporter(enabled=progress)
+        try:
+            staging.mkdir()  # the umask applies, as to any folder the user makes
+            _build(staging, image, video, settings, reporter)
+            publish_folder(staging, output)
+        except BaseException:
+            remove_tree_if_owned(staging, MATERIALS_LAYOUT)
+            remove_empty(created)
+            raise
+        finally:
+            reporter.close()
     return load_materials(output)
 
 
@@ -171,10 +188,7 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
     with timer.stage("pass1"):
         motion = first_pass(video, settings, out_fps, info, timer, reporter)
     frame_h, frame_w = motion.frame_size
-    if settings.mode == "animate":
-        width, height = size_for_area(character.pixels.shape[1], character.pixels.shape[0], settings.area)
-    else:
-        width, height = size_for_area(frame_w, frame_h, settings.area)
+    width, height = output_size(settings.mode, character.original_size, (info.width, info.height), settings.area)
     ref_fit = letterbox(character.pixels.shape[:2], (height, width))
     reference = ref_fit.apply_keypoints(reference_src)
     Image.fromarray(ref_fit.apply_image(character.pixels)).save(staging / MATERIAL_FILES["ref"])

@@ -9,7 +9,7 @@ composite. See docs/preview.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,8 @@ from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.materials import Materials, load_materials
+from wanimate.native_logs import quiet_native_logs
+from wanimate.paths import check_apart, os_faults, output_file
 from wanimate.preprocess.keypoints import NUM_KEYPOINTS
 from wanimate.preview.color import ColourMatcher
 from wanimate.preview.compose import composite
@@ -166,7 +168,7 @@ def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[
     track = PoseTrack.load(materials)
     reference = _load_reference(materials)
     replace = materials.mode == "replace"
-    with timer.stage("rig"):
+    with timer.stage("rig"), quiet_native_logs():  # the cut-out runs MediaPipe's segmenter
         character = CharacterRenderer(reference, track, relight=replace)
     with timer.stage("background"):
         plate = None if replace else reference_plate(reference, character.alpha)
@@ -199,25 +201,45 @@ def render_preview(
     *,
     progress: bool = True,
     timer: Timer | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render the preview of a materials folder to an H.264 mp4 at the materials' frame rate.
 
+    The video carries the driving video's audio (as the materials record it), cut to its length,
+    unless ``audio`` is off; an existing ``output`` is replaced only with ``overwrite``.
     ``timer``, when given, collects the time spent per stage (rig, background, decode,
     inpaint, relight, warp, composite, encode): what ``wanimate bench preview`` reports.
+    ``on_frame(done, total)`` is called after each frame, for progress reports.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    output = output_file(output, "-o", overwrite=overwrite)
     if not isinstance(materials, Materials):
         materials = load_materials(materials)
+    check_apart(_inputs(materials, audio), {"-o": output})
     timer = timer or Timer()
     columns = (TextColumn("preview"), BarColumn(), MofNCompleteColumn())
+    source_audio = materials.meta.audio if audio else None
+    total = materials.num_frames
     with (
+        os_faults(),
+        quiet_native_logs(),
         Progress(*columns, TimeRemainingColumn(), disable=not progress, transient=True) as bar,
-        VideoWriter(output, materials.meta.fps, preset=ENCODER_PRESET) as writer,
+        VideoWriter(output, materials.meta.fps, preset=ENCODER_PRESET, audio=source_audio) as writer,
     ):
-        task = bar.add_task("preview", total=materials.num_frames)
-        for frame in render_frames(materials, timer):
+        task = bar.add_task("preview", total=total)
+        for index, frame in enumerate(render_frames(materials, timer)):
             with timer.stage("encode"):
                 writer.write(frame)
             bar.advance(task)
-    return Path(output)
+            if on_frame is not None:
+                on_frame(index + 1, total)
+    return output
+
+
+def _inputs(materials: Materials, audio: bool) -> dict[str, Path | None]:
+    """What a video made from ``materials`` reads: the folder, and the driving video its audio comes from."""
+    source = materials.meta.audio
+    return {"materials folder": materials.root, "driving video": Path(source.path) if audio and source else None}

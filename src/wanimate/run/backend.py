@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-
 from wanimate.errors import WanimateError
 
 log = logging.getLogger("wanimate")
@@ -33,6 +31,8 @@ def choose_backend(backend: str, weights: str, device: str) -> str:
         raise WanimateError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     if backend != "auto":
         return backend
+    import torch
+
     has_weights = weights_available(weights)
     can_run = torch.cuda.is_available() or device != "auto"
     if has_weights and can_run:

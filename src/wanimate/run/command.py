@@ -31,12 +31,14 @@ def run_command(
     overlap: int = typer.Option(1, help="Temporal-guidance frames: 1 or 5 (wan)."),
     dtype: str = typer.Option("bf16", help="bf16, fp16 or fp32 (wan)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda ... (wan)."),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="Carry the driving video's audio into the videos."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Character image + driving video → video, in one command (preprocess, then generate or preview)."""
     from rich.console import Console
 
     from wanimate.generate import GenerateSettings
-    from wanimate.preprocess.command import native_stderr_silenced, parse_fps, parse_person
+    from wanimate.preprocess.command import parse_fps, parse_person
     from wanimate.preprocess.sizing import parse_area
     from wanimate.run import run
 
@@ -56,20 +58,21 @@ def run_command(
         "person": parse_person(person),
         "backend": pose_backend,
     }
-    with native_stderr_silenced():
-        result = run(
-            image,
-            video,
-            output,
-            mode=mode,
-            backend=backend,
-            weights=weights,
-            compare=compare,
-            work_dir=work_dir,
-            fresh=fresh,
-            preprocess_options=options,
-            settings=settings,
-        )
+    result = run(
+        image,
+        video,
+        output,
+        mode=mode,
+        backend=backend,
+        weights=weights,
+        compare=compare,
+        work_dir=work_dir,
+        fresh=fresh,
+        audio=audio,
+        overwrite=overwrite,
+        preprocess_options=options,
+        settings=settings,
+    )
     console = Console(stderr=True)
     reused = "" if result.preprocessed else " (cached materials reused)"
     console.print(f"wrote {result.output} with the {result.backend} backend{reused}")
