@@ -101,7 +101,7 @@ def test_preview_job_end_to_end_with_live_events(server, astronaut_image, clip, 
 def test_tiny_wan_job_resumes_after_the_worker_is_killed(server, astronaut_image, clip, tmp_path):
     supervisor = server.app.state.supervisor
     job_id = submit(server.url, astronaut_image, clip, WAN)
-    segments = server.app.state.config.jobs_dir / job_id / "work" / "generate" / "segments"
+    segments = server.app.state.config.jobs_dir / job_id / "work" / "segments"
     wait_for(lambda: len(list(segments.glob("*.safetensors"))) >= 1, 240, "the first finished segment", every=0.01)
     victim = supervisor.pid
     os.kill(victim, signal.SIGKILL)

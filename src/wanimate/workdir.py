@@ -113,6 +113,13 @@ def _marker(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("wanimate") == "work folder" else None
 
 
+def remove_stale_staging(folder: Path) -> None:
+    """Delete the hidden leftovers of a killed command (``*.partial``) in a marked work folder, nothing else."""
+    marker = _marker(folder) if folder.is_dir() else None
+    if marker is not None:
+        remove_owned(folder, WORK_LAYOUT, keep=frozenset(marker.get("foreign", ())), staging_only=True)
+
+
 _held: dict[Path, tuple[int, int]] = {}  # folder -> (locked fd, users in this process)
 _held_lock = threading.Lock()
 
@@ -163,7 +170,7 @@ class WorkDir:
             os.replace(tmp, self.path / MARKER)
         self._lock()
         try:
-            remove_owned(self.path, WORK_LAYOUT, keep=self._foreign, staging_only=True)
+            remove_stale_staging(self.path)
         except BaseException:
             self._unlock()
             raise

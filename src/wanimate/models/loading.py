@@ -24,6 +24,7 @@ from wanimate.errors import WanimateError
 from wanimate.models import hub, official, official_io
 from wanimate.models.families import ANIMATE, FAMILIES, ModelFamily, check_diffusers, check_official, describe_official
 from wanimate.models.official_io import LORA_FILE, LORA_PEFT_DIR, find_relight_lora
+from wanimate.paths import check_apart, make_parents, os_faults, output_folder, remove_empty, temp_sibling
 
 DIFFUSERS_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_encoder", "image_processor", "scheduler")
 LAYOUT_HELP = (
@@ -254,28 +255,37 @@ def convert_weights(src: str | Path, dst: Path, *, progress: bool = True) -> Pat
     PEFT-only source) where :func:`load_model` finds it again.
     """
     dst = Path(dst)
-    if dst.exists():
+    if os.path.lexists(dst):
         raise WanimateError(f"{dst} already exists; choose a new output folder")
+    output_folder(dst, "DST")
     src_path = Path(src).expanduser()
     if src_path.is_dir():
         folder = src_path.resolve()
+    elif src_path.exists():
+        raise WanimateError(f"{src} is a file; convert reads an official-layout folder or a hub repo id")
     elif hub.looks_like_repo_id(str(src)):
-        folder = hub.resolve_repo(str(src), None, progress)
+        use = f"run `wanimate convert {{local}} {dst}`"
+        folder = hub.resolve_repo(str(src), None, progress, use=use)
     else:
         raise WanimateError(f"{src} is not a folder or a hub repo id")
+    check_apart({"SRC folder": folder}, {"DST": dst})
     if detect_layout(folder) != "official":
         raise WanimateError(f"{src} is already in the diffusers layout; pass it to --weights directly")
     family = detect_official_family(folder)
-    partial = dst.with_name(dst.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
-        with _progress(progress):
-            _write_diffusers(folder, partial, progress, family)
-        partial.rename(dst)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    partial = temp_sibling(dst)
+    if os.path.lexists(partial):
+        raise WanimateError(f"{partial} is in the way (left by an interrupted convert?); remove it and run again")
+    with os_faults():
+        created = make_parents(dst)
+        partial.mkdir()
+        try:
+            with _progress(progress):
+                _write_diffusers(folder, partial, progress, family)
+            partial.rename(dst)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)  # made by this call, moments ago
+            remove_empty(created)
+            raise
     return dst
 
 

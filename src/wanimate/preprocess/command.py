@@ -51,7 +51,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ),
         fps: str = typer.Option("source", "--fps", help="Output frame rate, or 'source' to keep the video's."),
         area: str = typer.Option(
-            "1280x720", "--area", help="Target pixel area WxH; aspect kept, sides multiples of 16."
+            "1280x720", "--area", help="Target pixel area WxH (or 480p, 720p); aspect kept, sides multiples of 16."
         ),
         backend: str = typer.Option("mediapipe", "--backend", help="Pose backend: mediapipe (bundled) or vitpose."),
         models_dir: Path | None = typer.Option(

@@ -120,11 +120,15 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         inputs = config.jobs_dir / job_id / "inputs"
         inputs.mkdir(parents=True)
         try:
-            receive("image", image, opts.image_path, inputs, config)
-            receive("video", video, opts.video_path, inputs, config)
+            image_file = receive("image", image, opts.image_path, inputs, config)
+            video_file = receive("video", video, opts.video_path, inputs, config)
+            opts.check_size(image_file, video_file)
         except MediaError as exc:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise HTTPException(exc.status, str(exc)) from None
+        except WanimateError as exc:
+            shutil.rmtree(inputs.parent, ignore_errors=True)
+            raise HTTPException(422, str(exc)) from None
         except BaseException:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise

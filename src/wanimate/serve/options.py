@@ -7,6 +7,7 @@ preprocessing options are a fixed, bounded subset.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -89,5 +90,22 @@ class JobOptions(BaseModel):
             "backend": self.backend,
             "weights": self.weights,
             "settings": settings,
+            "overwrite": True,  # the job's own folder: a resumed attempt replaces what a killed one left
             "preprocess_options": {**self.preprocess.model_dump(), "preview": True},
         }
+
+    def check_size(self, image: Path, video: Path) -> None:
+        """A Wan job whose frames the chosen model cannot place fails now, not after preprocessing."""
+        if self.backend != "wan":
+            return  # the preview renders any size; ``auto`` is checked by ``run`` once it has chosen
+        from wanimate.image import image_size
+        from wanimate.models.limits import known_limits
+        from wanimate.preprocess.sizing import output_size
+        from wanimate.video import probe_video
+
+        limits = known_limits(self.weights)
+        if limits is None:
+            return
+        info = probe_video(video)
+        width, height = output_size(self.mode, image_size(image), (info.width, info.height), self.preprocess.area)
+        limits.check(width, height, self.segment_frames)

@@ -30,6 +30,7 @@ from wanimate.serve.config import ServeConfig
 from wanimate.serve.options import JobOptions
 from wanimate.serve.progress import JobCancelled, ProgressRecorder, WorkerStopping
 from wanimate.serve.store import Job, JobStore
+from wanimate.workdir import remove_stale_staging
 
 log = logging.getLogger("wanimate.serve.worker")
 SWEEP_EVERY_S = 30.0
@@ -49,6 +50,21 @@ def find_input(folder: Path, stem: str) -> Path:
     if not matches:
         raise WanimateError(f"the job's {stem} file is missing from its workspace")
     return matches[0]
+
+
+def remove_staging(folder: Path) -> None:
+    """Delete what a killed attempt was half-way writing in a job's folder; finished work stays.
+
+    The result and comparison videos are written through hidden ``.*.partial`` files, uploads
+    through ``*.upload`` ones; in the work folder, the materials being built and a segment being
+    saved.
+    """
+    for leftover in [*folder.glob(".*.partial"), *(folder / "inputs").glob("*.upload")]:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    remove_stale_staging(folder / "work")
 
 
 def gpu_count() -> int:
@@ -86,6 +102,8 @@ class Worker:
             requeued = self.store.requeue_running()
             if requeued:
                 log.warning("resuming %d job(s) interrupted by a previous worker", len(requeued))
+            for job_id in requeued:
+                remove_staging(workspace(self.config, job_id))
             last_sweep = 0.0
             while not self.stopping.is_set():
                 if parent_pid is not None and os.getppid() != parent_pid:
