@@ -98,9 +98,7 @@ def _grey_to_8bit(image: Image.Image) -> np.ndarray:
 def _lab_to_rgb(image: Image.Image) -> Image.Image:
     from PIL import ImageCms
 
-    transform = ImageCms.buildTransform(
-        ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
-    )
+    transform = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
     return ImageCms.applyTransform(image, transform)
 
 
@@ -111,8 +109,10 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> 
         return np.repeat(_grey_to_8bit(image)[:, :, None], 3, axis=2)
     if mode == "La":  # premultiplied grey: Pillow converts it only to plain LA
         image, mode = image.convert("LA"), "LA"
-    if mode in _ALPHA_MODES or (mode == "P" and "transparency" in image.info) or (
-        mode in ("L", "RGB") and "transparency" in image.info
+    if (
+        mode in _ALPHA_MODES
+        or (mode == "P" and "transparency" in image.info)
+        or (mode in ("L", "RGB") and "transparency" in image.info)
     ):
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))

@@ -104,10 +104,18 @@ def _stat(path: Path, what: str) -> os.stat_result | None:
         if exc.errno == errno.ELOOP:
             raise WanimateError(f"{what} {path} goes through a symlink loop; fix or remove the link") from None
         if exc.errno == errno.ENOTDIR:
-            raise WanimateError(f"{what} {path}: a part of the path is a file, not a folder") from None
+            raise WanimateError(f"{what} {path}: {_file_in_the_way(path)} is a file, not a folder") from None
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise WanimateError(f"cannot read {what} {path}: permission denied") from None
         raise
+
+
+def _file_in_the_way(path: Path) -> Path:
+    """The first component of ``path`` that is a file although the path goes on below it."""
+    for parent in reversed(path.absolute().parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
 
 
 def input_file(path: str | Path, what: str) -> Path:
@@ -226,8 +234,8 @@ def check_apart(inputs: Mapping[str, str | Path | None], outputs: Mapping[str, s
                 raise WanimateError(f"{out_label} {out} lies inside the {in_label} {source}; write it elsewhere")
             if source.is_relative_to(out):
                 raise WanimateError(
-                    f"the {in_label} {source} lies inside {out_label} {out}, which wanimate writes; "
-                    f"move the input or choose another {out_label}"
+                    f"the {in_label} {source} lies inside {out_label} {out}, which wanimate writes to; "
+                    f"move the input elsewhere or change {out_label}"
                 )
     labels = list(outs)
     for i, first in enumerate(labels):

@@ -21,6 +21,10 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 DEFAULT_WEIGHTS = "Wan-AI/Wan2.2-Animate-14B"
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+# The speed/memory choices, here rather than beside their code so that checking them needs no torch.
+OFFLOAD_MODES = ("none", "model", "group", "sequential")
+QUANTIZE_MODES = ("none", "fp8", "int8")
+CACHE_MODES = ("none", "fbc", "taylorseer")
 
 ClipInput = Literal["official", "diffusers"]
 Sampler = Literal["official", "diffusers"]
@@ -102,9 +106,6 @@ class GenerateSettings:
         self._validate_speed()
 
     def _validate_speed(self) -> None:
-        from wanimate.generate.caching import CACHE_MODES
-        from wanimate.models.memory import OFFLOAD_MODES, QUANTIZE_MODES
-
         for flag, value, allowed in (
             ("--offload", self.offload, OFFLOAD_MODES),
             ("--quantize", self.quantize, QUANTIZE_MODES),

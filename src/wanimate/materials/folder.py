@@ -18,7 +18,7 @@ from typing import Any, Literal
 from wanimate.errors import WanimateError
 from wanimate.hashing import update_with_file
 from wanimate.image import open_image
-from wanimate.paths import input_folder, temp_sibling
+from wanimate.paths import input_file, input_folder, temp_sibling
 from wanimate.video import fps_fraction, probe_video
 
 FORMAT_VERSION = 1  # what single-character (Wan2.2-Animate) folders are written as
@@ -77,6 +77,8 @@ class MaterialsMeta:
         if not isinstance(data, dict):
             raise ValueError(f"it holds a JSON {_json_kind(data)}, not an object")
         version = data.get("format_version")
+        if version is None:
+            raise ValueError("it has no format_version")
         if not _is_int(version) or version > READABLE_VERSION or version < 1:
             raise WanimateError(
                 f"meta.json format version {version!r} is not supported (this wanimate reads 1 to "
@@ -264,6 +266,9 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
         raise WanimateError(f"mode must be 'animate' or 'replace', not {resolved_mode!r}")
 
     needed = ["ref", "pose", "face"] + (["bg", "mask"] if resolved_mode == "replace" else [])
+    for name in needed:  # present but not a readable file (a folder, a loop, a broken link): say which
+        if os.path.lexists(root / MATERIAL_FILES[name]):
+            input_file(root / MATERIAL_FILES[name], "material")
     missing = [MATERIAL_FILES[n] for n in needed if not (root / MATERIAL_FILES[n]).is_file()]
     if missing:
         hint = " (replace mode needs src_bg.mp4 and src_mask.mp4: preprocess with --mode replace)"

@@ -18,11 +18,10 @@ from pathlib import Path
 import torch
 
 from wanimate.errors import WanimateError
+from wanimate.generate.settings import OFFLOAD_MODES, QUANTIZE_MODES
 
 log = logging.getLogger("wanimate")
 
-OFFLOAD_MODES = ("none", "model", "group", "sequential")
-QUANTIZE_MODES = ("none", "fp8", "int8")
 GIB = 2**30
 
 

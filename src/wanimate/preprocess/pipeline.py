@@ -146,9 +146,7 @@ def preprocess(
     video = input_file(resolve_input(video), "driving video").resolve()
     output = Path(output).absolute()
     claim_output(output, overwrite)
-    check_apart(
-        {"character image": image, "driving video": video, "--models-dir": models_dir}, {"-o materials folder": output}
-    )
+    check_apart({"character image": image, "driving video": video, "--models-dir": models_dir}, {"-o": output})
     with quiet_native_logs(), os_faults():
         created = make_parents(output)
         staging = temp_sibling(output)

@@ -164,9 +164,10 @@ def _load_reference(materials: Materials) -> np.ndarray:
 
 def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[np.ndarray]:
     """Yield the preview's RGB frames one at a time (nothing is held for the whole clip)."""
-    timer = timer or Timer()
-    track = PoseTrack.load(materials)
-    reference = _load_reference(materials)
+    return _frames(materials, PoseTrack.load(materials), _load_reference(materials), timer or Timer())
+
+
+def _frames(materials: Materials, track: PoseTrack, reference: np.ndarray, timer: Timer) -> Iterator[np.ndarray]:
     replace = materials.mode == "replace"
     with timer.stage("rig"), quiet_native_logs():  # the cut-out runs MediaPipe's segmenter
         character = CharacterRenderer(reference, track, relight=replace)
@@ -219,7 +220,7 @@ def render_preview(
     if not isinstance(materials, Materials):
         materials = load_materials(materials)
     check_apart(_inputs(materials, audio), {"-o": output})
-    timer = timer or Timer()
+    frames = render_frames(materials, timer := timer or Timer())  # reads the keypoints now: errors come first
     columns = (TextColumn("preview"), BarColumn(), MofNCompleteColumn())
     source_audio = materials.meta.audio if audio else None
     total = materials.num_frames
@@ -230,7 +231,7 @@ def render_preview(
         VideoWriter(output, materials.meta.fps, preset=ENCODER_PRESET, audio=source_audio) as writer,
     ):
         task = bar.add_task("preview", total=total)
-        for index, frame in enumerate(render_frames(materials, timer)):
+        for index, frame in enumerate(frames):
             with timer.stage("encode"):
                 writer.write(frame)
             bar.advance(task)

@@ -190,9 +190,7 @@ def run(
     with os_faults(), plan.work as work:
         if fresh:
             work.clear()
-        materials, preprocessed = _prepare_materials(
-            plan.image, plan.video, work, plan.options, notify, progress_bars
-        )
+        materials, preprocessed = _prepare_materials(plan.image, plan.video, work, plan.options, notify, progress_bars)
         if plan.backend == "wan":
             _generate(materials, plan, weights, work, fresh, audio, notify, progress_bars)
         else:
