@@ -148,9 +148,11 @@ def preprocess(
     claim_output(output, overwrite)
     check_apart({"character image": image, "driving video": video, "--models-dir": models_dir}, {"-o": output})
     with quiet_native_logs(), os_faults():
-        created = make_parents(output)
         staging = temp_sibling(output)
         remove_tree_if_owned(staging, MATERIALS_LAYOUT)  # left by a killed run
+        if os.path.lexists(staging):
+            raise WanimateError(f"{staging} is in the way and holds files wanimate did not write; move it away")
+        created = make_parents(output)
         reporter = Reporter(enabled=progress)
         try:
             staging.mkdir()  # the umask applies, as to any folder the user makes
