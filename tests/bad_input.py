@@ -181,17 +181,31 @@ def read_only(folder: Path) -> Iterator[None]:
         subprocess.run(["umount", str(folder)], check=True)
 
 
-def disk_full_after(limit: int) -> Callable[..., object]:
-    """A stand-in for a writer's method that raises ENOSPC after ``limit`` calls, as a full disk does."""
+def disk_full_after(limit: int, error: Callable[[], BaseException] | None = None) -> Callable[..., object]:
+    """Wrap a writer's method so it fails as a full disk makes it fail, after ``limit`` calls.
+
+    ``error`` makes the library's own exception (safetensors raises ``SafetensorError("... (os error
+    28)")``); the default is PyAV's and Pillow's: an ``OSError`` with errno ENOSPC.
+    """
     calls = {"n": 0}
+    make = error or (lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
     def fail(original: Callable[..., object]) -> Callable[..., object]:
         def wrapped(*args: object, **kwargs: object) -> object:
             calls["n"] += 1
             if calls["n"] > limit:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/fake/full-disk/file")
+                raise make()
             return original(*args, **kwargs)
 
         return wrapped
 
     return fail
+
+
+def assert_ends_with_error(code: int, err: str, needles: tuple[str, ...]) -> None:
+    """A fault in the middle of a run: progress may precede it, but it ends in one error line, no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and "Traceback" not in err, err
+    assert lines and lines[-1].startswith("error: ") and not [x for x in lines[:-1] if x.startswith("error")], err
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from wanimate.paths import temp_sibling
@@ -30,6 +32,17 @@ class SegmentRecord:
     frames: torch.Tensor  # (T, H, W, 3) uint8, already trimmed for the final video
     tail: torch.Tensor  # (1, 3, r, H, W) float: the decoded frames the next segment conditions on
     rng_state: torch.Tensor  # torch.Generator state after this segment
+
+
+def _os_error(exc: BaseException, path: Path) -> OSError | None:
+    """safetensors reports a full disk as ``SafetensorError("... (os error 28)")``; make it the OSError it is."""
+    if not isinstance(exc, SafetensorError):
+        return None
+    match = re.search(r"os error (\d+)", str(exc))
+    if match is None:
+        return None
+    code = int(match.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 class WorkFolder:
@@ -79,8 +92,11 @@ class WorkFolder:
         try:
             save_file(tensors, str(tmp))
             os.replace(tmp, path)
-        except BaseException:  # a full disk must not leave a half-written segment behind
+        except BaseException as exc:  # a full disk must not leave a half-written segment behind
             tmp.unlink(missing_ok=True)
+            fault = _os_error(exc, path)
+            if fault is not None:
+                raise fault from exc
             raise
 
     def load(self, index: int) -> SegmentRecord:
