@@ -336,12 +336,12 @@ def test_run_and_compare_carry_the_driving_audio_unless_no_audio(env: Env, capsy
         "--compare",
         env.s("side.mp4"),
     ]
-    code, out, err = invoke(base, capsys)
+    code, _, err = invoke(base, capsys)
     assert code == 0, err
     for name in ("o.mp4", "side.mp4"):
         seconds = _audio_seconds(env / name)
         assert seconds is not None and abs(seconds - _video_seconds(env / name)) < 0.05, name
-    code, _out, err = invoke([*base, "--no-audio", "--overwrite"], capsys)
+    code, _, err = invoke([*base, "--no-audio", "--overwrite"], capsys)
     assert code == 0, err
     assert _audio_seconds(env / "o.mp4") is None and _audio_seconds(env / "side.mp4") is None
 

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from wanimate.errors import WanimateError
+from wanimate.paths import temp_sibling
 
 PREFIX = "example:"
 _INSTALL = 'pip install "wanimate[examples]"'
@@ -34,7 +35,7 @@ def _astronaut() -> Path:
     path = Path(tempfile.gettempdir()) / "wanimate-examples" / "astronaut.png"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(".astronaut.png.partial")
+        partial = temp_sibling(path)
         Image.fromarray(data.astronaut()).save(partial, format="PNG")
         partial.replace(path)
     return path

@@ -27,7 +27,7 @@ from typing import Any
 
 from wanimate.errors import WanimateError
 from wanimate.materials.folder import MATERIAL_FILES, META_NAME
-from wanimate.paths import fit_name, output_folder, temp_sibling
+from wanimate.paths import fit_name, make_parents, output_folder, remove_empty, temp_sibling
 
 MARKER = ".wanimate-work"
 SEGMENTS = "segments"
@@ -132,6 +132,7 @@ class WorkDir:
         flag = "--work-dir" if explicit else "the work folder"
         output_folder(self.path, flag)
         self._foreign: frozenset[str] = frozenset()
+        self._parents: list[Path] = []
         self._created = not self.path.exists()
         if self._created:
             return
@@ -162,7 +163,8 @@ class WorkDir:
         return self.path / name
 
     def __enter__(self) -> WorkDir:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._parents = make_parents(self.path) if self._created else []  # removed again with the folder
+        self.path.mkdir(exist_ok=True)
         if _marker(self.path) is None:
             data = {"wanimate": "work folder", "created": self._created, "foreign": sorted(self._foreign)}
             tmp = temp_sibling(self.path / MARKER)
@@ -227,6 +229,7 @@ class WorkDir:
         if self._created:
             with contextlib.suppress(OSError):  # not empty: the user put files in it meanwhile
                 self.path.rmdir()
+                remove_empty(self._parents)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
