@@ -169,6 +169,24 @@ DEVICES = [
     ),
 ]
 
+WEIGHTS = [
+    Case(
+        "run-wan-weights-typo",
+        lambda e: run(e, "--backend", "wan", "--weights", "/models/nowhere", "--device", "cpu"),
+        ("/models/nowhere", "not a file, a folder or a hub repo id"),
+    ),
+    Case(
+        "run-wan-weights-offline",
+        lambda e: run(e, "--backend", "wan", "--weights", "Someone/NotCached", "--device", "cpu"),
+        ("NotCached", "offline", "hf download"),
+    ),
+    Case(
+        "run-wan-unknown-random",
+        lambda e: run(e, "--backend", "wan", "--weights", "random:huge", "--device", "cpu"),
+        ("huge",),
+    ),
+]
+
 LIMITS = [
     Case("generate-tiny-over-512px", lambda e: gen(e, materials="mats528"), ("512x512", "528x528"), needs=("mats528",)),
     Case("generate-tiny-long-segments", lambda e: gen(e, "--segment-frames", "125"), ("121 frames",), needs=MATS),
@@ -306,7 +324,7 @@ MATERIALS = [
     ),
 ]
 
-CASES = USAGE + OPTIONS + DEVICES + LIMITS + META + MATERIALS
+CASES = USAGE + OPTIONS + DEVICES + WEIGHTS + LIMITS + META + MATERIALS
 
 
 @pytest.mark.parametrize("case", CASES, ids=ids(CASES))

@@ -28,7 +28,7 @@ from wanimate.image import image_size
 from wanimate.materials import Materials, load_materials
 from wanimate.models.limits import known_limits
 from wanimate.paths import check_apart, input_file, os_faults, output_file
-from wanimate.run.backend import BACKENDS, choose_backend
+from wanimate.run.backend import BACKENDS, check_weights, choose_backend
 from wanimate.workdir import MATERIALS_LAYOUT, WorkDir, default_work_dir, remove_tree_if_owned
 
 if TYPE_CHECKING:
@@ -141,6 +141,7 @@ def _plan(
     chosen = choose_backend(backend, weights, settings.device)
     if chosen == "wan":
         check_device(settings.device)
+        check_weights(weights)
         limits = known_limits(weights)
         if limits is not None:
             area = options.get("area", (1280, 720))

@@ -24,12 +24,14 @@ to download at run time, so they are never used.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
+from wanimate.native_logs import quiet_native_logs
 from wanimate.preprocess.keypoints import NUM_KEYPOINTS
 from wanimate.preprocess.pose.base import PersonPose, check_frame
 from wanimate.preprocess.pose.mediapipe_mapping import (
@@ -132,6 +134,8 @@ class MediaPipeBackend:
         self.video = video
         self.max_people = max_people
         self.scan_interval = max(1, scan_interval)
+        self._quiet = ExitStack()  # MediaPipe's native logs stay off the terminal while the graphs live
+        self._quiet.enter_context(quiet_native_logs())
         self._scanner = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
         self._static: Any = None
         self._slots: list[_Slot] = []
@@ -241,6 +245,7 @@ class MediaPipeBackend:
             self._static.close()
             self._static = None
         self._scanner.close()
+        self._quiet.close()
 
 
 def _duplicate(person: PersonPose, people: list[PersonPose]) -> bool:
