@@ -68,3 +68,23 @@ def test_a_size_the_model_supports_is_queued(client, bad_input_library) -> None:
     assert code == 201, body
     assert (config.jobs_dir / body["id"] / "inputs").is_dir()
     assert test_client.delete(f"/jobs/{body['id']}").json()["deleted"] is False  # cancelled while queued
+
+
+def test_a_killed_attempts_staging_is_removed_and_finished_work_kept(tmp_path: Path) -> None:
+    from wanimate.serve.worker import remove_staging
+    from wanimate.workdir import WorkDir
+
+    job = tmp_path / "job"
+    (job / "inputs").mkdir(parents=True)
+    (job / "inputs" / "image.png").write_bytes(b"kept")
+    (job / "inputs" / "video.upload").write_bytes(b"half an upload")
+    (job / ".result.mp4.partial").write_bytes(b"half a video")
+    with WorkDir(job / "work", explicit=False):
+        (job / "work" / "segments").mkdir()
+        (job / "work" / "segments" / "00000.safetensors").write_bytes(b"finished")
+        (job / "work" / "segments" / ".00001.safetensors.partial").write_bytes(b"half")
+        (job / "work" / ".materials-0123456789abcdef.partial").mkdir()
+        (job / "work" / ".materials-0123456789abcdef.partial" / "src_pose.mp4").write_bytes(b"half")
+    remove_staging(job)
+    left = sorted(str(p.relative_to(job)) for p in job.rglob("*") if p.is_file())
+    assert left == ["inputs/image.png", "work/.wanimate-work", "work/segments/00000.safetensors"]

@@ -133,6 +133,8 @@ def test_tiny_wan_job_resumes_after_the_worker_is_killed(server, astronaut_image
 
     result = httpx.get(f"{server.url}/jobs/{job_id}/result", timeout=30)
     assert frames_of(result.content, tmp_path)[0] == CLIP_FRAMES
+    job_dir = server.app.state.config.jobs_dir / job_id
+    assert not [p for p in job_dir.rglob("*") if ".partial" in p.name]  # the killed attempt's staging is gone
     view = httpx.get(f"{server.url}/jobs/{job_id}").json()
     assert view["backend"] == "wan" and view["attempts"] == 2
 
