@@ -236,9 +236,11 @@ class WorkDir:
     ) -> None:
         with _held_lock:
             last = _held[self._key][1] == 1
-        if last:
-            self._release()  # under the lock still: no other command can start using the folder meanwhile
-        self._unlock()
+        try:
+            if last:
+                self._release()  # under the lock still: no other command can start using the folder meanwhile
+        finally:
+            self._unlock()
 
 
 def remove_tree_if_owned(path: Path, layout: Layout) -> None:
