@@ -107,6 +107,8 @@ OPTIONS = [
     Case("preprocess-fps-huge", lambda e: pre(e, "--fps", "10000"), ("--fps",)),
     Case("preprocess-area-shape", lambda e: pre(e, "--area", "big"), ("--area", "720p")),
     Case("preprocess-area-small", lambda e: pre(e, "--area", "16x16"), ("--area",)),
+    Case("preprocess-area-huge", lambda e: pre(e, "--area", "100000x100000"), ("too large", "3840")),
+    Case("preprocess-mask-iterations-huge", lambda e: pre(e, "--mask-iterations", "1000000"), ("at most 64",)),
     Case("preprocess-person", lambda e: pre(e, "--person", "-1"), ("--person",)),
     Case("preprocess-backend", lambda e: pre(e, "--backend", "openpose"), ("openpose",)),
     Case("preprocess-mask-k", lambda e: pre(e, "--mask-k", "0"), ("--mask-k",)),

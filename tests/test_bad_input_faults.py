@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -458,3 +459,17 @@ def test_disk_full_message_names_the_file() -> None:
     assert message is not None and message.startswith("/data/o.mp4: No space left on device; the disk is full")
     assert "\n" not in message
     assert describe_os_error(OSError(errno.ECONNRESET, "reset")) is None  # not the user's to fix: a traceback
+
+
+def test_a_moved_driving_video_is_said_before_the_work_and_the_video_still_written(
+    env: Env, real_materials: Path, capsys
+) -> None:
+    mats = env.copy("real")
+    meta = json.loads((mats / "meta.json").read_text())
+    meta["audio"]["path"] = env.s("moved-away.mp4")
+    (mats / "meta.json").write_text(json.dumps(meta))
+    code, _, err = invoke(["preview", str(mats), "-o", env.s("p.mp4"), "--no-progress"], capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "moved-away.mp4" in lines[0]
+    assert _audio_seconds(env / "p.mp4") is None

@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -72,14 +73,20 @@ class _OneLineHandler(logging.Handler):
         print(prefix + record.getMessage(), file=sys.stderr, flush=True)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
+
+
 def _configure_logging() -> None:
-    """Warnings from the stages (``logging.getLogger("wanimate")``) print as one plain line on stderr."""
+    """Warnings from the stages (``logging.getLogger("wanimate")``, ``warnings.warn``) print as one plain line."""
     if "--debug" not in sys.argv[1:]:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
         # diffusers and transformers reset their root loggers' levels on import; their env settings stick.
         os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "--debug" not in sys.argv[1:]:
+        warnings.showwarning = _one_line_warning
     logger = logging.getLogger("wanimate")
     if not logger.handlers:
         logger.addHandler(_OneLineHandler())

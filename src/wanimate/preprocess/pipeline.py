@@ -40,7 +40,7 @@ from wanimate.preprocess.progress import Reporter
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.retarget import retarget as retarget_poses
 from wanimate.preprocess.settings import Settings, StageTimer
-from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, output_size, stretch
+from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, output_size, parse_area, stretch
 from wanimate.workdir import MATERIALS_LAYOUT, foreign_entries, remove_tree_if_owned
 
 KEYPOINTS_NAME = "keypoints.npz"
@@ -102,7 +102,7 @@ def preprocess(
     mode: Mode = "animate",
     retarget: bool = True,
     fps: float | None = None,
-    area: tuple[int, int] = (1280, 720),
+    area: tuple[int, int] | str = (1280, 720),
     backend: str = "mediapipe",
     models_dir: str | Path | None = None,
     person: str | int = "auto",
@@ -129,7 +129,7 @@ def preprocess(
         mode=mode,
         retarget=retarget and mode == "animate",
         fps=float(fps) if fps is not None else None,
-        area=(int(area[0]), int(area[1])),
+        area=parse_area(area) if isinstance(area, str) else (int(area[0]), int(area[1])),
         backend=backend,
         models_dir=str(models_dir) if models_dir is not None else None,
         person=person,

@@ -11,6 +11,7 @@ import numpy as np
 
 from wanimate.errors import WanimateError
 from wanimate.materials.folder import Mode
+from wanimate.preprocess.sizing import check_area
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class Settings:
             raise WanimateError(f"--pose-workers must be 0 (automatic) or more, not {self.pose_workers}")
         if self.mask_iterations < 0 or self.mask_k < 1 or self.mask_w_len < 1 or self.mask_h_len < 1:
             raise WanimateError("--mask-iterations must be >= 0 and --mask-k, --mask-w-len, --mask-h-len >= 1")
+        if self.mask_iterations > 64 or self.mask_k > 255 or max(self.mask_w_len, self.mask_h_len) > 64:
+            raise WanimateError(
+                "--mask-iterations and --mask-w-len/--mask-h-len must be at most 64 and --mask-k at most 255 "
+                "(the official defaults are 3 and 7)"
+            )
+        if len(self.area) != 2 or not all(isinstance(side, int) for side in self.area):
+            raise WanimateError(f"area must be two whole numbers (width, height), not {self.area!r}")
+        check_area(self.area)
 
 
 @dataclass

@@ -31,9 +31,17 @@ def parse_area(text: str) -> tuple[int, int]:
     if not match:
         raise WanimateError(f"--area must look like 1280x720 or be one of {', '.join(NAMED_AREAS)}, not {text!r}")
     width, height = int(match.group(1)), int(match.group(2))
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise WanimateError(f"--area {text} is too small; each side must be at least {MIN_SIDE}")
+    check_area((width, height))
     return width, height
+
+
+def check_area(area: tuple[int, int]) -> None:
+    """Each side of a target area between 64 px and 4K: beyond that no frame fits in memory for long."""
+    width, height = area
+    if min(width, height) < MIN_SIDE:
+        raise WanimateError(f"--area {width}x{height} is too small; each side must be at least {MIN_SIDE}")
+    if max(width, height) > MAX_SIDE:
+        raise WanimateError(f"--area {width}x{height} is too large; each side must be at most {MAX_SIDE}")
 
 
 def size_for_area(width: int, height: int, area: tuple[int, int], divisor: int = DIVISOR) -> tuple[int, int]:

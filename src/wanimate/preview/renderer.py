@@ -31,7 +31,7 @@ from wanimate.preview.face import DriverNeutral, FaceAnimator, face_state
 from wanimate.preview.inpaint import TemporalBackground, reference_plate
 from wanimate.preview.rig import Rig, build_rig
 from wanimate.preview.warp import Patch, warp_mesh
-from wanimate.video import VideoWriter, iter_frames
+from wanimate.video import VideoWriter, audio_to_carry, iter_frames
 
 KEYPOINTS_NAME = "keypoints.npz"
 MASK_THRESHOLD = 128
@@ -222,7 +222,7 @@ def render_preview(
     check_apart(_inputs(materials, audio), {"-o": output})
     frames = render_frames(materials, timer := timer or Timer())  # reads the keypoints now: errors come first
     columns = (TextColumn("preview"), BarColumn(), MofNCompleteColumn())
-    source_audio = materials.meta.audio if audio else None
+    source_audio = audio_to_carry(materials.meta.audio) if audio else None
     total = materials.num_frames
     with (
         os_faults(),

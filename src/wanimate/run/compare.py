@@ -12,7 +12,7 @@ from PIL import Image
 from wanimate.materials import Materials
 from wanimate.paths import temp_sibling
 from wanimate.preprocess.preview_video import compose_preview
-from wanimate.video import VideoWriter, iter_frames
+from wanimate.video import VideoWriter, audio_to_carry, iter_frames
 
 ROW_HEIGHT = 360
 
@@ -35,7 +35,7 @@ def write_compare(
     skeleton = iter_frames(materials.path("pose"))
     rendered = iter_frames(result)
     middle = materials.num_frames // 2
-    source_audio = materials.meta.audio if audio else None
+    source_audio = audio_to_carry(materials.meta.audio) if audio else None
     picked: np.ndarray | None = None
     with VideoWriter(output, materials.meta.fps, audio=source_audio) as writer:
         for index, (drive, pose, out) in enumerate(zip(driving, skeleton, rendered, strict=False)):

@@ -121,7 +121,7 @@ def _plan(
         still = output_file(compare_path.with_suffix(".png"), "--compare's still", overwrite=overwrite, suffix=".png")
     settings = dataclasses.replace(settings or GenerateSettings(), mode=mode)  # type: ignore[arg-type]
     settings.validate()
-    check_device_syntax(settings.device)
+    settings = dataclasses.replace(settings, device=check_device_syntax(settings.device))
     if backend not in BACKENDS:
         raise WanimateError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     options = {"mode": mode, **(preprocess_options or {})}
