@@ -109,7 +109,7 @@ def _plan(
 ) -> _Plan:
     """The cheap checks first (paths, options, the files' headers), torch and weights only after them."""
     from wanimate.preprocess.settings import Settings
-    from wanimate.preprocess.sizing import output_size
+    from wanimate.preprocess.sizing import output_size, parse_area
     from wanimate.video import probe_video
 
     image_path = input_file(resolve_input(image), "character image")
@@ -125,6 +125,8 @@ def _plan(
     if backend not in BACKENDS:
         raise WanimateError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     options = {"mode": mode, **(preprocess_options or {})}
+    if isinstance(options.get("area"), str):
+        options["area"] = parse_area(options["area"])
     Settings(**{k: v for k, v in options.items() if k in Settings.__dataclass_fields__}).validate()
     work = WorkDir(work_dir if work_dir else default_work_dir(output_path), explicit=work_dir is not None)
     local_weights = Path(weights).expanduser() if not weights.startswith("random:") else None
