@@ -388,7 +388,35 @@ CONVERT = [
     ),
 ]
 
-CASES = RUN + PREPROCESS + GENERATE + PREVIEW + CONVERT
+
+def ev(env: Env, *extra: str) -> list[str]:
+    return ["eval", env.s("drive.mp4"), "--video", env.s("drive.mp4"), "--image", env.s("char.png"), *extra]
+
+
+EVAL = [
+    Case(
+        "eval-report-is-a-folder",
+        lambda e: ev(e, "--report", e.s("r.json")),
+        ("is a folder",),
+        setup=lambda e: folder(e, "r.json"),
+    ),
+    Case(
+        "eval-report-not-ours",
+        lambda e: ev(e, "--report", e.s("notes.json")),
+        ("not a wanimate report",),
+        setup=lambda e: touch(e, "notes.json", "{}"),
+    ),
+    Case("eval-report-under-a-file", lambda e: ev(e, "--report", e.s("char.png/r.json")), ("is a file",)),
+    Case("eval-report-not-json", lambda e: ev(e, "--report", e.s("r.txt")), (".json",)),
+    Case(
+        "eval-report-inside-materials",
+        lambda e: [*ev(e, "--report", e.s("real/r.json")), "--materials", e.s("real")],
+        ("inside the materials",),
+        needs=("image", "video", "real"),
+    ),
+]
+
+CASES = RUN + PREPROCESS + GENERATE + PREVIEW + CONVERT + EVAL
 
 
 @pytest.fixture
