@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from wanimate.errors import WanimateError
+from wanimate.materials.characters import PEOPLE_FILE, REF_POSE_FILE
 from wanimate.materials.folder import MATERIAL_FILES, META_NAME
 from wanimate.paths import fit_name, make_parents, output_folder, remove_empty, temp_sibling
 
@@ -52,7 +53,17 @@ class Layout:
         return None
 
 
-MATERIALS_LAYOUT = Layout(files=(*MATERIAL_FILES.values(), META_NAME, "keypoints.npz", "preview.mp4"))
+MATERIALS_LAYOUT = Layout(
+    files=(
+        *MATERIAL_FILES.values(),
+        META_NAME,
+        "keypoints.npz",
+        "preview.mp4",
+        REF_POSE_FILE,  # MultiAnimate's N-character layout
+        PEOPLE_FILE,
+        "src_mask_[0-9]*.mp4",
+    )
+)
 FRAMES_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9][0-9].png",))  # generate --save-frames
 SEGMENTS_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9].safetensors",))
 WORK_LAYOUT = Layout(

@@ -9,7 +9,6 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,9 @@ from wanimate.materials import (
     load_materials,
     write_meta,
 )
-from wanimate.materials.folder import FACE_SIZE, META_NAME, Mode
+from wanimate.materials.folder import FACE_SIZE, Mode
 from wanimate.native_logs import quiet_native_logs
-from wanimate.paths import check_apart, input_file, make_parents, os_faults, output_folder, remove_empty, temp_sibling
+from wanimate.paths import input_file
 from wanimate.preprocess.face_crop import face_boxes
 from wanimate.preprocess.keypoints import empty_pose
 from wanimate.preprocess.passes import first_pass, second_pass, source_info
@@ -41,47 +40,9 @@ from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.retarget import retarget as retarget_poses
 from wanimate.preprocess.settings import Settings, StageTimer
 from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, output_size, parse_area, stretch
-from wanimate.workdir import MATERIALS_LAYOUT, foreign_entries, remove_tree_if_owned
+from wanimate.preprocess.staging import staged_folder
 
 KEYPOINTS_NAME = "keypoints.npz"
-
-
-def claim_output(output: Path, overwrite: bool) -> None:
-    """Refuse to clobber anything unless asked, and even then only a materials folder holding nothing else."""
-    output_folder(output, "-o")
-    if not output.exists() and not output.is_symlink():
-        return
-    if not overwrite:
-        raise WanimateError(f"{output} already exists; pass --overwrite to replace it or choose another -o path")
-    entries = {p.name for p in output.iterdir()}
-    if entries and not entries & {META_NAME, MATERIAL_FILES["pose"]}:
-        raise WanimateError(
-            f"{output} is not empty and not a materials folder; refusing to overwrite it (choose another -o)"
-        )
-    foreign = foreign_entries(output, MATERIALS_LAYOUT)
-    if foreign:
-        listed = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-        raise WanimateError(
-            f"{output} holds files wanimate did not write ({listed}); --overwrite replaces the whole folder, so "
-            "move them out first or choose another -o"
-        )
-
-
-def publish_folder(staging: Path, output: Path) -> None:
-    """Swap the finished folder into place; an old folder is removed only after the swap."""
-    old: Path | None = None
-    if output.exists():
-        old = temp_sibling(output, "old")
-        remove_tree_if_owned(old, MATERIALS_LAYOUT)  # left by a run killed mid-swap
-        os.replace(output, old)
-    try:
-        os.replace(staging, output)
-    except BaseException:
-        if old is not None:
-            os.replace(old, output)
-        raise
-    if old is not None:
-        remove_tree_if_owned(old, MATERIALS_LAYOUT)
 
 
 def _pick_main(people: list[Any]) -> Any | None:
@@ -145,25 +106,13 @@ def preprocess(
     image = input_file(resolve_input(image), "character image").resolve()
     video = input_file(resolve_input(video), "driving video").resolve()
     output = Path(output).absolute()
-    claim_output(output, overwrite)
-    check_apart({"character image": image, "driving video": video, "--models-dir": models_dir}, {"-o": output})
-    with quiet_native_logs(), os_faults():
-        staging = temp_sibling(output)
-        remove_tree_if_owned(staging, MATERIALS_LAYOUT)  # left by a killed run
-        if os.path.lexists(staging):
-            raise WanimateError(f"{staging} is in the way and holds files wanimate did not write; move it away")
-        created = make_parents(output)
-        reporter = Reporter(enabled=progress)
-        try:
-            staging.mkdir()  # the umask applies, as to any folder the user makes
+    inputs = {"character image": image, "driving video": video, "--models-dir": models_dir}
+    reporter = Reporter(enabled=progress)
+    try:
+        with quiet_native_logs(), staged_folder(output, overwrite, inputs) as staging:
             _build(staging, image, video, settings, reporter)
-            publish_folder(staging, output)
-        except BaseException:
-            remove_tree_if_owned(staging, MATERIALS_LAYOUT)
-            remove_empty(created)
-            raise
-        finally:
-            reporter.close()
+    finally:
+        reporter.close()
     return load_materials(output)
 
 
