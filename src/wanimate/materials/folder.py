@@ -81,7 +81,7 @@ class MaterialsMeta:
             raise ValueError("it has no format_version")
         if not _is_int(version) or version > READABLE_VERSION or version < 1:
             raise WanimateError(
-                f"meta.json format version {version!r} is not supported (this wanimate reads 1 to "
+                f"meta.json format version {version!r} is not supported (this wanimate reads up to "
                 f"{READABLE_VERSION}); upgrade wanimate or re-run preprocessing"
             )
         unknown = sorted(set(data) - _META_FIELDS - _CHARACTERS_FIELDS)
