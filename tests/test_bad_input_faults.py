@@ -448,7 +448,9 @@ def test_help_shows_full_defaults_and_plain_names(capsys, monkeypatch) -> None:
     code, out, _ = invoke(["generate", "--help"], capsys)
     assert code == 0
     assert "<bool>" not in out and "{materials}" not in out and "MATERIALS" in out
-    assert "[default:Wan-AI/Wan2.2-Animate-14B]" in "".join(out.split())
+    from wanimate.generate.settings import DEFAULT_NEGATIVE_PROMPT
+
+    assert f"[default:{''.join(DEFAULT_NEGATIVE_PROMPT.split())}]" in "".join(out.split())  # all of it, not cut
     assert "…" not in out
 
 
