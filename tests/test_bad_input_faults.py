@@ -448,9 +448,9 @@ def test_help_shows_full_defaults_and_plain_names(capsys, monkeypatch) -> None:
     code, out, _ = invoke(["generate", "--help"], capsys)
     assert code == 0
     assert "<bool>" not in out and "{materials}" not in out and "MATERIALS" in out
-    from wanimate.generate.settings import DEFAULT_NEGATIVE_PROMPT
-
-    assert f"[default:{''.join(DEFAULT_NEGATIVE_PROMPT.split())}]" in "".join(out.split())  # all of it, not cut
+    code, out, _ = invoke(["run", "--help"], capsys)
+    assert code == 0
+    assert "[default:Wan-AI/Wan2.2-Animate-14B]" in "".join(out.split())  # the whole default, not cut at 80
     assert "…" not in out
 
 
