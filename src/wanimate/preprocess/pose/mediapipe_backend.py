@@ -2,13 +2,11 @@
 
 mediapipe's landmark models are single-person, so several people are found in two steps:
 
-* **scan**: a static-image BlazePose run finds one person, who is painted out, and the search
-  repeats until nobody more is found (or ``max_people``). It searches the whole frame and then
-  square windows along its long side: BlazePose's detector sees a 224x224 letterboxed image, so
-  in a 1280x720 frame it misses people whose face is under ~90 px, and a 720x720 window about
-  doubles its reach. Scans run on the first frame, every ``scan_interval`` frames and whenever
-  nobody is followed, with the people already followed painted out first, so a routine scan is
-  a few empty detector passes.
+* **find**: a person finder (:mod:`wanimate.preprocess.pose.finders`) reports people who are not
+  followed yet; by default BlazePose's detector over a pyramid of tiles, so small people in a
+  wide shot are found as well as close-ups. It runs on the first frame, every ``scan_interval``
+  frames, every few frames while someone was recently lost (around where they were lost), and
+  on every frame while nobody is followed.
 * **follow**: every person found gets a *slot*: its own Holistic graph in video mode, fed a crop
   around that person (so a small figure is large for the detector), with everyone else painted
   out on its first frame. Video mode then follows the person from the previous frame's landmarks
@@ -24,20 +22,16 @@ to download at run time, so they are never used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from wanimate.preprocess.keypoints import NUM_KEYPOINTS
+from wanimate.preprocess.appearance import describe
 from wanimate.preprocess.pose.base import PersonPose, check_frame
-from wanimate.preprocess.pose.mediapipe_mapping import (
-    BLAZEPOSE_FOR_COCO,
-    holistic_to_coco,
-    landmarks_array,
-    person_from_keypoints,
-)
+from wanimate.preprocess.pose.finders import Candidate, make_finder, paint_out
+from wanimate.preprocess.pose.mediapipe_mapping import holistic_to_coco, person_from_keypoints
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,45 +40,6 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return float(inter / union) if union > 0 else 0.0
-
-
-_GREY = (114, 114, 114)
-
-
-def paint_out(image: np.ndarray, kp: np.ndarray) -> None:
-    """Hide a found person from the next scan: fill the hull of their points, grown by a margin.
-
-    BlazePose's detector keys on the head and torso, so covering those stops a re-detection;
-    filling the hull rather than the whole box leaves more of an overlapping neighbour visible.
-    """
-    pts = kp[kp[:, 2] > 0.2, :2]
-    if len(pts) == 0:
-        return
-    box = np.array([*pts.min(0), *pts.max(0)])
-    grow = max(8, int(0.12 * max(box[2] - box[0], box[3] - box[1])))
-    hull = cv2.convexHull(pts.astype(np.int32))
-    cv2.fillConvexPoly(image, hull, _GREY)
-    cv2.polylines(image, [hull], True, _GREY, thickness=2 * grow)
-    # No keypoint reaches the top of the head, and hair alone is enough for a re-detection.
-    head = kp[:5][kp[:5, 2] > 0.2, :2]
-    if len(head):
-        center = head.mean(0)
-        radius = 1.6 * float(np.ptp(head[:, 0])) if len(head) > 1 else 0.0
-        if (kp[[5, 6], 2] > 0.2).all():
-            radius = max(radius, 0.9 * float(np.linalg.norm(center - kp[[5, 6], :2].mean(0))))
-        cv2.circle(image, tuple(int(v) for v in center), max(int(radius), grow), _GREY, -1)
-
-
-def scan_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
-    """The whole frame, then (for frames wider or taller than 4:3) two end-aligned squares."""
-    windows = [(0, 0, width, height)]
-    side = min(height, width)
-    if 3 * max(height, width) > 4 * side:  # wider (or taller) than 4:3
-        if width > height:
-            windows += [(0, 0, side, height), (width - side, 0, width, height)]
-        else:
-            windows += [(0, 0, width, side), (0, height - side, width, height)]
-    return windows
 
 
 def crop_around(box: np.ndarray, width: int, height: int, margin: float = 0.35) -> np.ndarray:
@@ -118,6 +73,17 @@ class _Slot:
 
     model: Any
     crop: np.ndarray
+    box: np.ndarray | None = None  # the person's box in the last frame they were seen
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # box centre, px per frame
+
+    def moved(self, box: np.ndarray) -> None:
+        if self.box is not None:
+            step = (box[:2] + box[2:] - self.box[:2] - self.box[2:]) / 2
+            self.velocity = 0.7 * self.velocity + 0.3 * step
+        self.box = box
+
+
+RETRY_SCORE = 0.7  # a confident detection whose first pose run failed is looked at again
 
 
 class MediaPipeBackend:
@@ -125,22 +91,45 @@ class MediaPipeBackend:
 
     name = "mediapipe"
 
-    def __init__(self, *, video: bool = True, max_people: int = 4, scan_interval: int = 15) -> None:
+    def __init__(
+        self,
+        *,
+        video: bool = True,
+        max_people: int = 8,
+        scan_interval: int = 5,
+        finder: str = "tiles",
+        min_face: float | None = None,
+        recover_frames: int = 90,
+    ) -> None:
         import mediapipe as mp
 
         self._mp = mp
         self.video = video
         self.max_people = max_people
         self.scan_interval = max(1, scan_interval)
-        self._scanner = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+        self.recover_frames = recover_frames
+        self._finder = make_finder(finder, min_face=min_face)
         self._static: Any = None
         self._slots: list[_Slot] = []
+        # (frame index, last box, velocity) of people lost lately, to look for them where they should be
+        self._lost: list[tuple[int, np.ndarray, np.ndarray]] = []
         self._frame_index = -1
 
+    @property
+    def finder_runs(self) -> int:
+        """Detector passes the finder has made so far."""
+        return self._finder.runs
+
     def _holistic(self) -> Any:
-        # Our own One-Euro smoothing runs later in frame pixels, over the chosen person's track.
+        # Our own One-Euro smoothing runs later in frame pixels, over each person's track.
+        # The pose model's own silhouette (``enable_segmentation``) gives each person's true
+        # extent and their pixels for appearance; it costs about a fifth more per person.
         return self._mp.solutions.holistic.Holistic(
-            static_image_mode=not self.video, model_complexity=1, smooth_landmarks=False
+            static_image_mode=not self.video,
+            model_complexity=1,
+            smooth_landmarks=False,
+            enable_segmentation=True,
+            smooth_segmentation=False,
         )
 
     @staticmethod
@@ -149,49 +138,54 @@ class MediaPipeBackend:
         h, w = image.shape[:2]
         whole = (x0, y0, x1, y1) == (0, 0, w, h)
         view = image if whole else np.ascontiguousarray(image[y0:y1, x0:x1])
-        kp = holistic_to_coco(model.process(view), x0, y0, x1 - x0, y1 - y0)
-        return None if kp is None else person_from_keypoints(kp, w, h)
+        result = model.process(view)
+        kp = holistic_to_coco(result, x0, y0, x1 - x0, y1 - y0)
+        person = None if kp is None else person_from_keypoints(kp, w, h)
+        if person is not None and getattr(result, "segmentation_mask", None) is not None:
+            silhouette = own_silhouette(result.segmentation_mask > 0.5, person.keypoints, (x0, y0))
+            if silhouette is not None:
+                person.bbox = silhouette_box(silhouette, person, (x0, y0))
+                person.appearance = describe(view, silhouette)
+        return person
 
-    def scan(self, frame: np.ndarray, known: list[PersonPose], limit: int) -> list[np.ndarray]:
-        """Keypoints (body only, from BlazePose) of up to ``limit`` people not in ``known``."""
+    def _start(
+        self, model: Any, frame: np.ndarray, target: Candidate, others: list[Candidate], known: list[PersonPose]
+    ) -> tuple[PersonPose | None, np.ndarray]:
+        """First run on a newly found person: a tight crop around them with everyone else painted out."""
         h, w = frame.shape[:2]
-        image = frame.copy()
-        for person in known:
-            paint_out(image, person.keypoints)
-        found: list[np.ndarray] = []
-        for x0, y0, x1, y1 in scan_windows(h, w):
-            while len(found) < limit:
-                result = self._scanner.process(np.ascontiguousarray(image[y0:y1, x0:x1]))
-                if result.pose_landmarks is None:
-                    break
-                pose = landmarks_array(result.pose_landmarks, 33)[list(BLAZEPOSE_FOR_COCO)]
-                kp = np.zeros((NUM_KEYPOINTS, 3), np.float32)
-                kp[: len(pose), :2] = pose[:, :2] * (x1 - x0, y1 - y0) + (x0, y0)
-                kp[: len(pose), 2] = pose[:, 2]
-                paint_out(image, kp)
-                person = person_from_keypoints(kp, w, h)
-                if person is None:
-                    break
-                found.append(person.keypoints)
-        return found
+        image = frame
+        if others or known:
+            image = frame.copy()
+            for other in others:
+                other.hide(image)  # only the single finder's keypoint candidates hide anything
+            for person in known:
+                paint_out(image, person.keypoints)
+        crop = crop_around(target.body, w, h, margin=0.15)
+        person = self._run(model, image, crop)
+        if person is not None and not target.is_who(person):
+            person = None  # the graph locked onto someone else in the crop
+        return person, crop
 
-    @staticmethod
-    def _alone(frame: np.ndarray, target: int, everyone: list[np.ndarray]) -> np.ndarray:
-        """The frame with everyone but ``everyone[target]`` painted out (no copy when alone)."""
-        if len(everyone) == 1:
-            return frame
-        image = frame.copy()
-        for i, kp in enumerate(everyone):
-            if i != target:
-                paint_out(image, kp)
-        return image
+    def _expected(self) -> list[np.ndarray]:
+        """Where each recently lost person would be now, had they kept walking (and where they were)."""
+        boxes = []
+        for t, box, velocity in self._lost:
+            boxes.append(box)
+            shift = np.tile(velocity * (self._frame_index - t), 2)
+            if np.abs(shift).max() > 0.5 * (box[3] - box[1]):
+                boxes.append(box + shift)
+        return boxes
 
-    def _start(self, model: Any, frame: np.ndarray, target: int, everyone: list[np.ndarray]) -> tuple:
-        """First run on a newly found person: a crop around them with everyone else painted out."""
-        h, w = frame.shape[:2]
-        box = everyone[target][everyone[target][:, 2] > 0.3, :2]
-        crop = crop_around(np.array([*box.min(0), *box.max(0)]), w, h)
-        return self._run(model, self._alone(frame, target, everyone), crop), crop
+    def _scan_now(self) -> tuple[bool, bool]:
+        """Whether to look for new people in this frame, and whether over the whole pyramid."""
+        index = self._frame_index
+        if index == 0:
+            return True, True
+        if not self._slots:
+            return True, index % self.scan_interval == 0
+        if index % self.scan_interval == 0:
+            return True, False
+        return bool(self._lost) and index % 3 == 0, False
 
     def detect(self, frame: np.ndarray) -> list[PersonPose]:
         frame = check_frame(frame)
@@ -205,30 +199,43 @@ class MediaPipeBackend:
             person = self._run(slot.model, frame, slot.crop)
             if person is None or _duplicate(person, people):
                 slot.model.close()  # lost, or re-detected someone another slot already follows
+                if person is None and slot.box is not None:
+                    self._lost.append((self._frame_index, slot.box, slot.velocity))
                 continue
             slot.crop = next_crop(slot.crop, person.bbox, w, h)
+            slot.moved(person.bbox)
             people.append(person)
             kept.append(slot)
         self._slots = kept
-        if not self._slots or self._frame_index % self.scan_interval == 0:
-            everyone = [p.keypoints for p in people] + self.scan(frame, people, self.max_people - len(people))
-            for i in range(len(people), len(everyone)):
+        self._lost = [lost for lost in self._lost if self._frame_index - lost[0] <= self.recover_frames]
+        scan, full = self._scan_now()
+        if scan and len(people) < self.max_people:
+            candidates = self._finder.find(frame, people, full, self._expected())
+            known = list(people)
+            for i, candidate in enumerate(candidates):
+                if len(people) >= self.max_people:
+                    break
                 model = self._holistic()
-                person, crop = self._start(model, frame, i, everyone)
+                others = [c for j, c in enumerate(candidates) if j != i]
+                person, crop = self._start(model, frame, candidate, others, known)
                 if person is None or _duplicate(person, people):
                     model.close()
+                    if person is None and candidate.head is not None and candidate.score >= RETRY_SCORE:
+                        self._lost.append((self._frame_index, _figure_from_head(candidate.head), np.zeros(2)))
                     continue
                 people.append(person)
-                self._slots.append(_Slot(model, next_crop(crop, person.bbox, w, h)))
+                self._slots.append(_Slot(model, next_crop(crop, person.bbox, w, h), person.bbox))
+                self._lost = [lost for lost in self._lost if _iou(lost[1], person.bbox) < 0.1]
         return people
 
     def _detect_image(self, frame: np.ndarray) -> list[PersonPose]:
         if self._static is None:
             self._static = self._holistic()
-        everyone = self.scan(frame, [], self.max_people)
+        candidates = self._finder.find(frame, [], True, [])
         people: list[PersonPose] = []
-        for i in range(len(everyone)):
-            person, _ = self._start(self._static, frame, i, everyone)
+        for i, candidate in enumerate(candidates[: self.max_people]):
+            others = [c for j, c in enumerate(candidates) if j != i]
+            person, _ = self._start(self._static, frame, candidate, others, [])
             if person is not None and not _duplicate(person, people):
                 people.append(person)
         return people
@@ -240,7 +247,44 @@ class MediaPipeBackend:
         if self._static is not None:
             self._static.close()
             self._static = None
-        self._scanner.close()
+        self._finder.close()
+
+
+def _figure_from_head(head: np.ndarray) -> np.ndarray:
+    """A rough person box under a detector's head box, to look there again in the next scans."""
+    x0, y0, x1, y1 = head
+    return np.array([x0, y0, x1, y1 + 2 * (y1 - y0)], np.float32)
+
+
+def own_silhouette(mask: np.ndarray, keypoints: np.ndarray, offset: tuple[int, int]) -> np.ndarray | None:
+    """The connected part of a crop's person mask that holds this person's head and shoulders.
+
+    The pose model's mask also lights up bits of clutter near the person; only the region
+    under their own confident head and shoulder points is theirs.
+    """
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return None
+    points = keypoints[[0, 1, 2, 5, 6]]
+    points = points[points[:, 2] > 0.5, :2] - offset
+    h, w = mask.shape
+    votes = [labels[int(y), int(x)] for x, y in points if 0 <= x < w and 0 <= y < h and labels[int(y), int(x)] > 0]
+    if not votes:
+        return None
+    return labels == np.bincount(votes).argmax()
+
+
+def silhouette_box(silhouette: np.ndarray, person: PersonPose, offset: tuple[int, int]) -> np.ndarray:
+    """The silhouette's box in frame pixels, grown to hold the confident head points (hair is thin)."""
+    ys = np.flatnonzero(silhouette.any(axis=1))
+    xs = np.flatnonzero(silhouette.any(axis=0))
+    box = np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float32) + np.tile(np.asarray(offset, np.float32), 2)
+    head = person.keypoints[:5]
+    head = head[head[:, 2] > 0.5, :2]
+    if len(head):
+        box[:2] = np.minimum(box[:2], head.min(0))
+        box[2:] = np.maximum(box[2:], head.max(0))
+    return box
 
 
 def _duplicate(person: PersonPose, people: list[PersonPose]) -> bool:

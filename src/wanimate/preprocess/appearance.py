@@ -1,0 +1,51 @@
+"""What a person looks like, for telling people apart when position alone cannot.
+
+Someone who leaves the frame, or is hidden for a second or two, comes back somewhere else;
+the tracker then asks "who is this?" by appearance. A person's look is summarised as two
+hue-saturation histograms (upper and lower half of their silhouette, roughly clothes on top
+and below) over their own pixels, normalised so that size does not matter. Brightness is
+left out on purpose: the same coat in shade and in sun differs mostly in value.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+HUE_BINS, SAT_BINS = 12, 4
+SIZE = HUE_BINS * SAT_BINS * 2 + 1  # two halves plus the share of grey (unsaturated) pixels
+_MIN_PIXELS = 30
+
+
+def describe(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Appearance vector of the person whose ``mask`` (bool, same H x W) covers ``pixels`` (RGB uint8)."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    if mask.sum() < _MIN_PIXELS or len(ys) == 0:
+        return None
+    middle = (ys[0] + ys[-1]) // 2
+    hsv = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2HSV)
+    parts = []
+    grey = 0.0
+    for top, bottom in ((ys[0], middle + 1), (middle + 1, ys[-1] + 1)):
+        region = mask[top:bottom].astype(np.uint8)
+        if region.sum() < _MIN_PIXELS // 2:
+            parts.append(np.zeros(HUE_BINS * SAT_BINS, np.float32))
+            continue
+        hist = cv2.calcHist([hsv[top:bottom]], [0, 1], region, [HUE_BINS, SAT_BINS], [0, 180, 0, 256])
+        hist = hist.ravel().astype(np.float32)
+        parts.append(hist / max(hist.sum(), 1.0))
+        grey += float(hist.reshape(HUE_BINS, SAT_BINS)[:, 0].sum() / max(hist.sum(), 1.0)) / 2
+    return np.concatenate([*parts, [grey]]).astype(np.float32)
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    """0 for the same look, 1 for nothing in common: mean Hellinger distance of the two halves."""
+    half = HUE_BINS * SAT_BINS
+    total = 0.0
+    for part in (slice(0, half), slice(half, 2 * half)):
+        pa, pb = a[part], b[part]
+        if pa.sum() == 0 or pb.sum() == 0:
+            total += 0.5
+            continue
+        total += float(np.sqrt(max(0.0, 1.0 - np.sqrt(pa * pb).sum())))
+    return total / 2
