@@ -23,13 +23,14 @@ from wanimate.preprocess.keypoints import (
     RIGHT_HAND,
 )
 from wanimate.preprocess.pose import PersonPose, make_backend
-from wanimate.preprocess.pose.mediapipe_backend import crop_around, next_crop, scan_windows
+from wanimate.preprocess.pose.finders import end_squares
+from wanimate.preprocess.pose.mediapipe_backend import crop_around, next_crop
 from wanimate.preprocess.pose.mediapipe_mapping import (
     BLAZEPOSE_FOR_COCO,
     FACE68_FROM_MESH,
     holistic_to_coco,
 )
-from wanimate.preprocess.tracking import follow_person
+from wanimate.preprocess.selection import follow_person
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,8 @@ def test_crops_stay_put_until_the_person_nears_an_inner_edge() -> None:
     assert not (next_crop(crop, moved, w, h) == crop).all()
     shrunk = np.array([580.0, 400.0, 620.0, 480.0])
     assert not (next_crop(crop, shrunk, w, h) == crop).all()
-    assert scan_windows(720, 1280) == [(0, 0, 1280, 720), (0, 0, 720, 720), (560, 0, 1280, 720)]
-    assert scan_windows(480, 640) == [(0, 0, 640, 480)]
+    assert end_squares(720, 1280) == [(0, 0, 1280, 720), (0, 0, 720, 720), (560, 0, 1280, 720)]
+    assert end_squares(480, 640) == [(0, 0, 640, 480)]
 
 
 def _landmarks(points: np.ndarray) -> SimpleNamespace:

@@ -85,7 +85,7 @@ def sprite(name: str) -> Sprite:
     if name == "astronaut":
         alpha[330:, 350:] = 0  # the helmet she holds is not her
     alpha[alpha < 0.5] = 0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).astype(np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats((alpha > 0).astype(np.uint8))
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     alpha[labels != largest] = 0
     ys, xs = np.nonzero(alpha)

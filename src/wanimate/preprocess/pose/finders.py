@@ -67,16 +67,22 @@ class Candidate:
             paint_out(image, self.keypoints)
 
     def is_who(self, person: PersonPose) -> bool:
-        """Whether a pose found from this candidate is really them (its head in their head box)."""
+        """Whether a pose found from this candidate is really them.
+
+        Their head must lie in the candidate's body square, and the detector's head box centre
+        inside their box: a graph that locked onto a neighbour in the crop fails one of the two.
+        """
         if self.head is None:
             return True
         head = person.keypoints[:5]
         head = head[head[:, 2] > 0.3, :2]
         if not len(head):
             return False
-        x0, y0, x1, y1 = _grown(self.head, 0.25, None)
-        cx, cy = head.mean(0)
-        return bool(x0 <= cx <= x1 and y0 <= cy <= y1)
+        hx, hy = head.mean(0)
+        x0, y0, x1, y1 = self.body
+        cx, cy = (self.head[0] + self.head[2]) / 2, (self.head[1] + self.head[3]) / 2
+        b0, c0, b1, c1 = _grown(person.bbox, 0.1, None)
+        return bool(x0 <= hx <= x1 and y0 <= hy <= y1 and b0 <= cx <= b1 and c0 <= cy <= c1)
 
 
 def _grown(box: np.ndarray, margin: float, shape: tuple[int, ...] | None) -> tuple[int, int, int, int]:
