@@ -74,6 +74,7 @@ class _Slot:
     model: Any
     crop: np.ndarray
     box: np.ndarray | None = None  # the person's box in the last frame they were seen
+    keypoints: np.ndarray | None = None  # their keypoints then, to paint them out of the others' crops
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # box centre, px per frame
 
     def moved(self, box: np.ndarray) -> None:
@@ -166,6 +167,31 @@ class MediaPipeBackend:
             person = None  # the graph locked onto someone else in the crop
         return person, crop
 
+    def _without_others(self, frame: np.ndarray, slot: _Slot) -> np.ndarray:
+        """The frame with the other followed people whose last box reaches into this slot's crop painted out.
+
+        A graph following one person re-detects inside its crop when it loses them, and would
+        otherwise lock onto a neighbour who walks into it.
+        """
+        x0, y0, x1, y1 = slot.crop
+        near = [
+            other.keypoints
+            for other in self._slots
+            if other is not slot
+            and other.keypoints is not None
+            and other.box is not None
+            and other.box[0] < x1
+            and other.box[2] > x0
+            and other.box[1] < y1
+            and other.box[3] > y0
+        ]
+        if not near:
+            return frame
+        image = frame.copy()
+        for keypoints in near:
+            paint_out(image, keypoints)
+        return image
+
     def _expected(self) -> list[np.ndarray]:
         """Where each recently lost person would be now, had they kept walking (and where they were)."""
         boxes = []
@@ -196,7 +222,7 @@ class MediaPipeBackend:
         people: list[PersonPose] = []
         kept: list[_Slot] = []
         for slot in self._slots:
-            person = self._run(slot.model, frame, slot.crop)
+            person = self._run(slot.model, self._without_others(frame, slot), slot.crop)
             if person is None or _duplicate(person, people):
                 slot.model.close()  # lost, or re-detected someone another slot already follows
                 if person is None and slot.box is not None:
@@ -204,6 +230,7 @@ class MediaPipeBackend:
                 continue
             slot.crop = next_crop(slot.crop, person.bbox, w, h)
             slot.moved(person.bbox)
+            slot.keypoints = person.keypoints
             people.append(person)
             kept.append(slot)
         self._slots = kept
@@ -211,20 +238,22 @@ class MediaPipeBackend:
         scan, full = self._scan_now()
         if scan and len(people) < self.max_people:
             candidates = self._finder.find(frame, people, full, self._expected())
-            known = list(people)
             for i, candidate in enumerate(candidates):
                 if len(people) >= self.max_people:
                     break
                 model = self._holistic()
                 others = [c for j, c in enumerate(candidates) if j != i]
-                person, crop = self._start(model, frame, candidate, others, known)
+                # everyone already placed in this frame is painted out, so the graph cannot lock onto them
+                person, crop = self._start(model, frame, candidate, others, people)
                 if person is None or _duplicate(person, people):
                     model.close()
                     if person is None and candidate.head is not None and candidate.score >= RETRY_SCORE:
                         self._lost.append((self._frame_index, _figure_from_head(candidate.head), np.zeros(2)))
                     continue
                 people.append(person)
-                self._slots.append(_Slot(model, next_crop(crop, person.bbox, w, h), person.bbox))
+                self._slots.append(
+                    _Slot(model, next_crop(crop, person.bbox, w, h), person.bbox, keypoints=person.keypoints)
+                )
                 self._lost = [lost for lost in self._lost if _iou(lost[1], person.bbox) < 0.1]
         return people
 
