@@ -73,7 +73,7 @@ def test_people_record_round_trip(tmp_path: Path) -> None:
         people[7]
     with pytest.raises(WanimateError, match="--people-media"):
         next(people.iter_masks())
-    with pytest.raises(WanimateError, match="no people.json"):
+    with pytest.raises(WanimateError, match=r"no people\.json"):
         load_people(tmp_path / "nothing")
 
 
@@ -136,7 +136,7 @@ def test_appearance_tells_the_composite_people_apart(wide: tuple) -> None:
 
 
 def test_wide_shot_people_are_found(wide: tuple) -> None:
-    scene, rendered, detections = wide
+    _, rendered, detections = wide
     hits = total = 0
     for (_, truth), found in zip(rendered, detections, strict=True):
         for box, seen in zip(truth.boxes, truth.visible, strict=True):
