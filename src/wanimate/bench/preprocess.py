@@ -81,8 +81,10 @@ def make_clip(path: Path, seconds: float, size: tuple[int, int] = BENCH_SIZE, fp
     return path
 
 
-def _run_child(image: Path, video: Path, output: Path, mode: str) -> dict[str, Any]:
-    request = json.dumps({"image": str(image), "video": str(video), "output": str(output), "mode": mode})
+def _run_child(image: Path, video: Path, output: Path, mode: str, finder: str = "tiles") -> dict[str, Any]:
+    request = json.dumps(
+        {"image": str(image), "video": str(video), "output": str(output), "mode": mode, "finder": finder}
+    )
     done = subprocess.run(
         [sys.executable, "-m", "wanimate.bench.preprocess", request],
         capture_output=True,
@@ -107,6 +109,7 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
         request["video"],
         request["output"],
         mode=request["mode"],
+        finder=request.get("finder", "tiles"),
         progress=False,
         overwrite=True,
     )
@@ -137,8 +140,14 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def run_benchmark(seconds: float = 10.0, mode: str = "animate", memory: bool = True) -> dict[str, Any]:
-    """Measure one ``seconds`` run in detail, then (``memory``) peak RSS of 10 s vs 60 s clips."""
+def run_benchmark(
+    seconds: float = 10.0, mode: str = "animate", memory: bool = True, compare: bool = True
+) -> dict[str, Any]:
+    """Measure one ``seconds`` run in detail, then (``memory``) peak RSS of 10 s vs 60 s clips.
+
+    ``compare`` also runs the earlier single-person finder (``finder="single"``: mediapipe's
+    one-person graph with paint-out) on the same clip in the same command, for a ratio.
+    """
     _, astronaut = _package_media()
     from PIL import Image
 
@@ -162,6 +171,8 @@ def run_benchmark(seconds: float = 10.0, mode: str = "animate", memory: bool = T
             "input": f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]} @ {BENCH_FPS} fps",
             "main": main,
         }
+        if compare:
+            report["baseline"] = _run_child(image, clip(seconds), root / "baseline", mode, finder="single")
         if memory:
             short = main if seconds == 10 else _run_child(image, clip(10), root / "m10", mode)
             long = _run_child(image, clip(60), root / "m60", mode)
@@ -208,6 +219,13 @@ def format_report(report: dict[str, Any]) -> str:
         "1-min load average before/after {:.1f}/{:.1f}".format(*main["load_avg_1m"])
     )
     lines.append(f"peak RSS {main['peak_rss_mib']:.0f} MiB")
+    if "baseline" in report:
+        base = report["baseline"]
+        ratio = (frames / wall) / (base["frames"] / base["wall_s"])
+        lines.append(
+            f"single-person finder (earlier path), same clip: {base['frames'] / base['wall_s']:.1f} fps; "
+            f"tiles finder / single = {ratio:.2f}"
+        )
     if "memory" in report:
         mem = report["memory"]
         lines.append(

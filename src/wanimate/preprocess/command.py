@@ -201,10 +201,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         seconds: float = typer.Option(10.0, "--seconds", help="Length of the 720p test clip."),
         mode: str = typer.Option("animate", "--mode", help="animate or replace."),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."),
+        compare: bool = typer.Option(
+            True, "--compare/--no-compare", help="Also run the earlier single-person finder on the same clip."
+        ),
     ) -> None:
         """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
         from wanimate.bench.preprocess import format_report, run_benchmark
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
-        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory)))
+        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory, compare=compare)))
