@@ -139,6 +139,13 @@ class Truth:
 
     boxes: list[np.ndarray | None] = field(default_factory=list)  # x0, y0, x1, y1 of the whole figure, clipped
     visible: list[np.ndarray | None] = field(default_factory=list)  # (H, W) bool: pixels of them that are seen
+    heights: list[int] = field(default_factory=list)  # figure height (px) of every walker, in or out of view
+    areas: list[int] = field(default_factory=list)  # pixels of every walker's whole figure, in or out of view
+
+    def in_view(self, index: int) -> float:
+        """The share of walker ``index``'s figure that is seen (0 when absent): borders and occluders cut it."""
+        seen = self.visible[index]
+        return 0.0 if seen is None else float(seen.sum()) / max(self.areas[index], 1)
 
 
 @functools.cache
@@ -158,9 +165,15 @@ def render(scene: Scene, t: int) -> tuple[np.ndarray, Truth]:
     background = street(scene.width, scene.height)
     canvas = background.astype(np.float32)
     layers: list[tuple[int, np.ndarray, tuple[int, int, int, int]]] = []
-    truth = Truth([None] * len(scene.walkers), [None] * len(scene.walkers))
+    cuts = [_scaled(w.sprite, w.height, w.mirror) for w in scene.walkers]
+    truth = Truth(
+        [None] * len(scene.walkers),
+        [None] * len(scene.walkers),
+        [w.height for w in scene.walkers],
+        [int((cut.alpha >= 0.5).sum()) for cut in cuts],
+    )
     for index, walker in enumerate(scene.walkers):
-        cut = _scaled(walker.sprite, walker.height, walker.mirror)
+        cut = cuts[index]
         fx, fy = walker.feet(t)
         h, w = cut.alpha.shape
         x0, y0 = round(fx - w / 2), round(fy - h)
@@ -226,19 +239,25 @@ def write_scene(scene: Scene, path: str | Path) -> Path:
 
 
 def wide_shot(frames: int = 80, fps: float = 20.0) -> Scene:
-    """768x576 at 20 fps, four people 100-130 px tall (the wide-shot case of docs/preprocess.md).
+    """768x576, four people 100-130 px tall (the wide-shot case of docs/preprocess.md).
+
+    The events are placed at fixed shares of the clip, so a shorter clip has them all, faster:
 
     * the astronaut (id 0, leftmost) and Grace Hopper (id 2) walk towards each other and cross
-      near the middle around frame 40; Hopper is nearer (lower feet), so she passes in front;
-    * the cameraman (id 3) walks right, out of the frame at about frame 24, and back in from
-      the right edge at about frame 50;
-    * the carphone man (id 1) walks left behind a wall and is hidden for about 1.5 s.
+      near the middle; Hopper is nearer (lower feet), so she passes in front;
+    * the cameraman (id 1) walks right, out of the frame at 30% of the clip, and back in from
+      the right edge from 63%;
+    * the carphone man (id 3) walks left behind a wall and is hidden for about two thirds of the clip.
     """
     last = frames - 1
+
+    def at(share: float) -> int:
+        return round(share * last)
+
     walkers = (
         Walker("astronaut", 110, ((0, 120, 400), (last, 600, 404))),
         Walker("hopper", 120, ((0, 640, 440), (last, 150, 436)), mirror=True),
-        Walker("cameraman", 130, ((0, 560, 560), (24, 860, 560), (50, 860, 560), (last, 620, 560))),
+        Walker("cameraman", 130, ((0, 560, 560), (at(0.3), 860, 560), (at(0.63), 860, 560), (last, 620, 560))),
         Walker("carphone", 100, ((0, 700, 235), (last, 300, 235)), mirror=True),
     )
     return Scene(768, 576, frames, fps, walkers, occluders=((360, 100, 640, 250),))

@@ -17,16 +17,25 @@ SIZE = HUE_BINS * SAT_BINS * 2 + 1  # two halves plus the share of grey (unsatur
 _MIN_PIXELS = 30
 
 
-def describe(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-    """Appearance vector of the person whose ``mask`` (bool, same H x W) covers ``pixels`` (RGB uint8)."""
+def describe(
+    pixels: np.ndarray, mask: np.ndarray, split: int | None = None, bottom: int | None = None
+) -> np.ndarray | None:
+    """Appearance vector of the person whose ``mask`` (bool, same H x W) covers ``pixels`` (RGB uint8).
+
+    The two parts are the rows above and below ``split`` (default: the middle of the mask), down
+    to ``bottom`` (default: the mask's last row). A caller that knows where the shoulders are
+    passes them: head and hair above, the upper body below, and nothing further down, where a
+    segmenter may go on into whatever lies under someone seen from the chest up.
+    """
     ys = np.flatnonzero(mask.any(axis=1))
     if mask.sum() < _MIN_PIXELS or len(ys) == 0:
         return None
-    middle = (ys[0] + ys[-1]) // 2
+    middle = (ys[0] + ys[-1]) // 2 if split is None else int(np.clip(split, ys[0], ys[-1]))
+    last = ys[-1] + 1 if bottom is None else int(np.clip(bottom, middle + 1, ys[-1] + 1))
     hsv = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2HSV)
     parts = []
     grey = 0.0
-    for top, bottom in ((ys[0], middle + 1), (middle + 1, ys[-1] + 1)):
+    for top, bottom in ((ys[0], middle + 1), (middle + 1, last)):
         region = mask[top:bottom].astype(np.uint8)
         if region.sum() < _MIN_PIXELS // 2:
             parts.append(np.zeros(HUE_BINS * SAT_BINS, np.float32))

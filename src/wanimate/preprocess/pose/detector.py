@@ -135,6 +135,8 @@ class Detection:
     body: np.ndarray  # (4,) the full-body square (see module docstring), clipped to the frame
     score: float
     window: Window  # the tile it was found in
+    hip: np.ndarray  # (2,) centre of the full-body circle
+    edge: np.ndarray  # (2,) a point on that circle, above the hip for an upright person
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -208,30 +210,41 @@ class PersonDetector:
         self._graph.observe_output_stream("detections", self._collect)
         self._graph.start_run()
         self._time = 0
+        self._pending: list[tuple[int, Window]] = []
+        self._frame_size: tuple[int, int] = (0, 0)
         self.runs = 0  # detector passes so far (for the benchmark and the docs' cost figures)
 
     def _collect(self, stream: str, packet: object) -> None:
         self._results[packet.timestamp.value] = self._mp.packet_getter.get_proto_list(packet)  # type: ignore[attr-defined]
 
-    def detect(self, frame: np.ndarray, windows: list[Window]) -> list[Detection]:
-        """Everyone found in any of ``windows`` of the RGB ``frame``, duplicates across tiles merged."""
-        if not windows:
-            return []
-        stamps = []
+    def submit(self, frame: np.ndarray, windows: list[Window]) -> None:
+        """Queue ``windows`` of the RGB ``frame``; the graph works on them while the caller goes on."""
+        self._frame_size = frame.shape[:2]
         for x0, y0, x1, y1 in windows:
             self._time += 1
             view = np.ascontiguousarray(frame[y0:y1, x0:x1])
             image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=view)
             self._graph.add_packet_to_input_stream("image", self._mp.packet_creator.create_image(image).at(self._time))
-            stamps.append(self._time)
-        self._graph.wait_until_idle()
+            self._pending.append((self._time, (x0, y0, x1, y1)))
         self.runs += len(windows)
-        height, width = frame.shape[:2]
+
+    def collect(self) -> list[Detection]:
+        """Everyone found in the submitted windows, duplicates across tiles merged."""
+        if not self._pending:
+            return []
+        self._graph.wait_until_idle()
+        height, width = self._frame_size
         found = []
-        for stamp, window in zip(stamps, windows, strict=True):
+        for stamp, window in self._pending:
             for proto in self._results.pop(stamp, []):
                 found.append(_to_frame(proto, window, width, height))
+        self._pending = []
         return merge(found)
+
+    def detect(self, frame: np.ndarray, windows: list[Window]) -> list[Detection]:
+        """Everyone found in any of ``windows`` of the RGB ``frame``, duplicates across tiles merged."""
+        self.submit(frame, windows)
+        return self.collect()
 
     def close(self) -> None:
         if self._graph is not None:
@@ -261,7 +274,8 @@ def _to_frame(proto: object, window: Window, width: int, height: int) -> Detecti
         np.float32,
     )
     body = np.clip(body, 0, [width, height, width, height]).astype(np.float32)
-    return Detection(head=head, body=body, score=float(proto.score[0]), window=window)  # type: ignore[attr-defined]
+    score = float(proto.score[0])  # type: ignore[attr-defined]
+    return Detection(head=head, body=body, score=score, window=window, hip=hip, edge=edge)
 
 
 def merge(found: list[Detection]) -> list[Detection]:

@@ -1,94 +1,98 @@
-"""Offline whole-body pose on CPU with mediapipe 0.10.21's bundled Holistic model.
+"""Offline whole-body pose on CPU for everyone in the frame, from mediapipe's bundled models.
 
-mediapipe's landmark models are single-person, so several people are found in two steps:
+mediapipe's landmark models see one person in a region; this backend decides the regions:
 
 * **find**: a person finder (:mod:`wanimate.preprocess.pose.finders`) reports people who are not
   followed yet; by default BlazePose's detector over a pyramid of tiles, so small people in a
-  wide shot are found as well as close-ups. It runs on the first frame, every ``scan_interval``
-  frames, every few frames while someone was recently lost (around where they were lost), and
-  on every frame while nobody is followed.
-* **follow**: every person found gets a *slot*: its own Holistic graph in video mode, fed a crop
-  around that person (so a small figure is large for the detector), with everyone else painted
-  out on its first frame. Video mode then follows the person from the previous frame's landmarks
-  instead of re-running the detector, which is what keeps one person at about 40 ms a frame on
-  two CPU cores at 720p. A crop only moves when its person nears the border or shrinks inside it,
-  because every move shifts the graph's own region of interest under it.
+  wide shot are found as well as close-ups. The whole pyramid runs on the first frame (and on
+  every ``scan_interval``-th frame while nobody is followed); every ``scan_interval`` frames the
+  whole frame and the next few tiles of a rotation; and *every* frame, a window around where each
+  recently lost person would be now had they kept their speed (and where they were lost), so
+  someone who comes back from behind an occluder or into the frame is picked up at once.
+* **follow**: everyone found is followed from frame to frame by their own region, placed from
+  their previous landmarks and moved along their velocity, as mediapipe's own tracking does.
+  All regions of a frame go through one landmark graph (:mod:`wanimate.preprocess.pose.landmarker`)
+  as one batch, while the detector graph works on the same frame: the two graphs keep two cores
+  busy. A nearer neighbour (lower feet) inside someone's region is painted out for them, so the
+  model cannot jump from a hidden person to the one in front; when two regions still end on one
+  person, the one whose appearance matches keeps them.
 
-Holistic runs pose, face mesh and hands from one body estimate, which is cheaper than separate
-Pose + FaceMesh + Hands graphs (Hands alone re-runs its palm detector) and keeps the hands
-attached to the right wrists. Only model_complexity=1 is bundled in the wheel; 0 and 2 would try
-to download at run time, so they are never used.
+Each person reported carries ``track``, the number of the region that followed them, which the
+tracker (:mod:`wanimate.preprocess.tracking`) trusts to link frames. Only model_complexity=1
+is bundled in the wheel; 0 and 2 would try to download at run time, so they are never used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-import cv2
 import numpy as np
 
-from wanimate.preprocess.appearance import describe
+from wanimate.preprocess.appearance import distance
 from wanimate.preprocess.pose.base import PersonPose, check_frame
-from wanimate.preprocess.pose.finders import Candidate, make_finder, paint_out
+from wanimate.preprocess.pose.blobs import BlobSearch
+from wanimate.preprocess.pose.detector import Window, box_iou
+from wanimate.preprocess.pose.finders import (
+    Candidate,
+    circle_meets_box,
+    head_circle,
+    make_finder,
+    paint_head,
+    recovery_window,
+)
+from wanimate.preprocess.pose.landmarker import HANDS_MIN_HEIGHT, ROI_SCALE, Job, Landmarker, Landmarks, Roi
 from wanimate.preprocess.pose.mediapipe_mapping import holistic_to_coco, person_from_keypoints
+from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate
+
+RETRY_SCORE = 0.7  # a confident detection whose landmark run failed is looked for again
+JUMPED = 0.6  # appearance distance from someone's own look beyond which their region has jumped to someone else
+MAX_RECOVERY_WINDOWS = 4  # lost people looked for in one frame (the most recently lost first)
+MAX_BLOB_SEARCHES = 2  # lost people looked for by silhouette in one frame
+MAX_AXIS_SIDE = 4.0  # see next_roi: the largest axis region, in sides of the box of what the model is sure of
+BUST_SIDE = 2.0  # the region around someone whose axis region is larger, in sides of that box
+RETRY_SIDE = 2.0  # the second look at someone missed, in sides of their last box
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+@dataclass(eq=False)
+class _Followed:
+    """One followed person: where to look next frame and what they look like."""
+
+    track: int
+    roi: Roi  # for the next frame, from this frame's landmarks
+    box: np.ndarray
+    keypoints: np.ndarray
+    look: np.ndarray | None
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame, see _step
+    found_in: Roi | None = None  # the detector's region they were found in...
+    found_at: np.ndarray | None = None  # ...and their box centre then
+
+    def fallbacks(self) -> list[Roi]:
+        """Regions to try when the model misses them in their tracked region: around their last box,
+        and the region they were found in, moved along with them since."""
+        box = self.box + np.tile(self.velocity, 2)
+        regions = [Roi.around_box(box, side=RETRY_SIDE * _longer_side(box))]
+        if self.found_in is not None and self.found_at is not None:
+            regions.append(self.found_in.moved((box[:2] + box[2:]) / 2 - self.found_at))
+        return regions
+
+    def update(self, person: PersonPose, roi: Roi) -> None:
+        if person.bbox is not self.box:
+            self.velocity = 0.6 * self.velocity + 0.4 * _step(self.keypoints, self.box, person)
+        self.box, self.keypoints, self.roi = person.bbox, person.keypoints, roi
+        if person.appearance is not None:
+            self.look = person.appearance if self.look is None else 0.8 * self.look + 0.2 * person.appearance
 
 
-def crop_around(box: np.ndarray, width: int, height: int, margin: float = 0.35) -> np.ndarray:
-    """Integer crop grown by ``margin`` x the box's longer side on each side, clamped to the frame."""
-    side = max(box[2] - box[0], box[3] - box[1], 32.0)
-    grow = margin * side
-    x0, y0 = max(0, int(box[0] - grow)), max(0, int(box[1] - grow))
-    x1, y1 = min(width, int(np.ceil(box[2] + grow))), min(height, int(np.ceil(box[3] + grow)))
-    return np.array([x0, y0, x1, y1], np.int64)
-
-
-def next_crop(crop: np.ndarray, box: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Keep the crop while the person sits well inside it and fills a fair part of it.
-
-    A side that lies on the frame border needs no room: the person cannot move past it, and an
-    upper-body shot always touches the bottom edge.
-    """
-    fresh = crop_around(box, width, height)
-    cw, ch = crop[2] - crop[0], crop[3] - crop[1]
-    inset = 0.08 * np.array([cw, ch])
-    low_ok = (box[:2] >= crop[:2] + inset) | (crop[:2] <= 0)
-    high_ok = (box[2:] <= crop[2:] - inset) | (crop[2:] >= (width, height))
-    inside = bool(low_ok.all() and high_ok.all())
-    fresh_area = (fresh[2] - fresh[0]) * (fresh[3] - fresh[1])
-    return crop if inside and cw * ch <= 2.0 * fresh_area else fresh
-
-
-@dataclass
-class _Slot:
-    """One followed person: a Holistic graph with its own video-mode state, and its crop."""
-
-    model: Any
-    crop: np.ndarray
-    box: np.ndarray | None = None  # the person's box in the last frame they were seen
-    keypoints: np.ndarray | None = None  # their keypoints then, to paint them out of the others' crops
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # box centre, px per frame
-
-    def moved(self, box: np.ndarray) -> None:
-        if self.box is not None:
-            step = (box[:2] + box[2:] - self.box[:2] - self.box[2:]) / 2
-            self.velocity = 0.7 * self.velocity + 0.3 * step
-        self.box = box
-
-
-RETRY_SCORE = 0.7  # a confident detection whose first pose run failed is looked at again
+@dataclass(eq=False)
+class _Lost:
+    frame: int
+    box: np.ndarray
+    velocity: np.ndarray
+    look: np.ndarray | None
 
 
 class MediaPipeBackend:
-    """Whole-body COCO-133 poses for every person in the frame, from mediapipe Holistic."""
+    """Whole-body COCO-133 poses for every person in the frame (see the module docstring)."""
 
     name = "mediapipe"
 
@@ -102,219 +106,320 @@ class MediaPipeBackend:
         min_face: float | None = None,
         recover_frames: int = 90,
     ) -> None:
-        import mediapipe as mp
-
-        self._mp = mp
         self.video = video
         self.max_people = max_people
         self.scan_interval = max(1, scan_interval)
         self.recover_frames = recover_frames
         self._finder = make_finder(finder, min_face=min_face)
-        self._static: Any = None
-        self._slots: list[_Slot] = []
-        # (frame index, last box, velocity) of people lost lately, to look for them where they should be
-        self._lost: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self._landmarker = Landmarker()
+        self._followed: list[_Followed] = []
+        self._lost: list[_Lost] = []
         self._frame_index = -1
+        self._tracks = 0
+        self._blobs = BlobSearch() if video and finder == "tiles" else None
 
     @property
     def finder_runs(self) -> int:
         """Detector passes the finder has made so far."""
         return self._finder.runs
 
-    def _holistic(self) -> Any:
-        # Our own One-Euro smoothing runs later in frame pixels, over each person's track.
-        # The pose model's own silhouette (``enable_segmentation``) gives each person's true
-        # extent and their pixels for appearance; it costs about a fifth more per person.
-        return self._mp.solutions.holistic.Holistic(
-            static_image_mode=not self.video,
-            model_complexity=1,
-            smooth_landmarks=False,
-            enable_segmentation=True,
-            smooth_segmentation=False,
-        )
+    @property
+    def landmark_runs(self) -> int:
+        """Regions the landmark graph has looked at so far."""
+        return self._landmarker.runs
 
-    @staticmethod
-    def _run(model: Any, image: np.ndarray, crop: np.ndarray) -> PersonPose | None:
-        x0, y0, x1, y1 = (int(v) for v in crop)
-        h, w = image.shape[:2]
-        whole = (x0, y0, x1, y1) == (0, 0, w, h)
-        view = image if whole else np.ascontiguousarray(image[y0:y1, x0:x1])
-        result = model.process(view)
-        kp = holistic_to_coco(result, x0, y0, x1 - x0, y1 - y0)
-        person = None if kp is None else person_from_keypoints(kp, w, h)
-        if person is not None and getattr(result, "segmentation_mask", None) is not None:
-            silhouette = own_silhouette(result.segmentation_mask > 0.5, person.keypoints, (x0, y0))
-            if silhouette is not None:
-                person.bbox = silhouette_box(silhouette, person, (x0, y0))
-                person.appearance = describe(view, silhouette)
-        return person
+    def _schedule(self) -> tuple[bool, bool]:
+        """Whether this frame gets the whole pyramid, and whether a sweep (whole frame + rotation)."""
+        index = self._frame_index
+        if index == 0 or not self.video:
+            return True, False
+        due = index % self.scan_interval == 0
+        return due and not self._followed, due
 
-    def _start(
-        self, model: Any, frame: np.ndarray, target: Candidate, others: list[Candidate], known: list[PersonPose]
-    ) -> tuple[PersonPose | None, np.ndarray]:
-        """First run on a newly found person: a tight crop around them with everyone else painted out."""
-        h, w = frame.shape[:2]
-        image = frame
-        if others or known:
-            image = frame.copy()
-            for other in others:
-                other.hide(image)  # only the single finder's keypoint candidates hide anything
-            for person in known:
-                paint_out(image, person.keypoints)
-        crop = crop_around(target.body, w, h, margin=0.15)
-        person = self._run(model, image, crop)
-        if person is not None and not target.is_who(person):
-            person = None  # the graph locked onto someone else in the crop
-        return person, crop
+    def _expected(self, width: int, height: int) -> list[np.ndarray]:
+        """One box per recently lost person where to look for them in this frame.
 
-    def _without_others(self, frame: np.ndarray, slot: _Slot) -> np.ndarray:
-        """The frame with the other followed people whose last box reaches into this slot's crop painted out.
-
-        A graph following one person re-detects inside its crop when it loses them, and would
-        otherwise lock onto a neighbour who walks into it.
+        Where they would be now at their last speed comes first; the longer they are gone, the
+        less sure that is, so the frames that follow look a little further along and back along
+        their way, and where they were lost, in turn (someone who stopped behind an occluder).
         """
-        x0, y0, x1, y1 = slot.crop
-        near = [
-            other.keypoints
-            for other in self._slots
-            if other is not slot
-            and other.keypoints is not None
-            and other.box is not None
-            and other.box[0] < x1
-            and other.box[2] > x0
-            and other.box[1] < y1
-            and other.box[3] > y0
-        ]
-        if not near:
-            return frame
-        image = frame.copy()
-        for keypoints in near:
-            paint_out(image, keypoints)
-        return image
-
-    def _expected(self) -> list[np.ndarray]:
-        """Where each recently lost person would be now, had they kept walking (and where they were)."""
         boxes = []
-        for t, box, velocity in self._lost:
-            boxes.append(box)
-            shift = np.tile(velocity * (self._frame_index - t), 2)
-            if np.abs(shift).max() > 0.5 * (box[3] - box[1]):
-                boxes.append(box + shift)
+        for lost in sorted(self._lost, key=lambda item: -item.frame)[:MAX_RECOVERY_WINDOWS]:
+            gone = self._frame_index - lost.frame
+            w, h = lost.box[2] - lost.box[0], lost.box[3] - lost.box[1]
+            spread = min(float(np.abs(lost.velocity).max()) * gone / 2, 2.0 * h)
+            steps = int(spread // (0.6 * max(w, h))) if spread > 0 else 0
+            offsets = [0.0] + [k * spread / max(steps, 1) for i in range(1, steps + 1) for k in (i, -i)]
+            direction = lost.velocity / max(float(np.linalg.norm(lost.velocity)), 1e-6)
+            for pick in {0, 1 + gone % len(offsets)}:
+                if pick == len(offsets):
+                    boxes.append(lost.box.copy())
+                    continue
+                moved = lost.box + np.tile(lost.velocity * gone + direction * offsets[pick], 2)
+                # someone walking out is looked for at the border they left by (where they come back)
+                moved[[0, 2]] = np.clip(moved[0], -0.5 * w, width - 0.5 * w) + np.array([0, w])
+                moved[[1, 3]] = np.clip(moved[1], -0.5 * h, height - 0.5 * h) + np.array([0, h])
+                boxes.append(moved)
         return boxes
 
-    def _scan_now(self) -> tuple[bool, bool]:
-        """Whether to look for new people in this frame, and whether over the whole pyramid."""
-        index = self._frame_index
-        if index == 0:
-            return True, True
-        if not self._slots:
-            return True, index % self.scan_interval == 0
-        if index % self.scan_interval == 0:
-            return True, False
-        return bool(self._lost) and index % 3 == 0, False
+    def _blob_searches(self, width: int, height: int) -> list[tuple[Window, np.ndarray, np.ndarray]]:
+        """(window, look, last box) for the most recently lost people whose look is known."""
+        searches = []
+        for lost in sorted(self._lost, key=lambda item: -item.frame):
+            if lost.look is not None and len(searches) < MAX_BLOB_SEARCHES:
+                moved = lost.box + np.tile(lost.velocity * (self._frame_index - lost.frame), 2)
+                box = moved if (self._frame_index - lost.frame) % 2 else lost.box
+                # segmentation needs no face, so the window can be wider than the detector's
+                wide = _inside(box, width, height) + np.array([-1, -1, 1, 1]) * 0.3 * _longer_side(box)
+                searches.append((recovery_window(height, width, wide), lost.look, lost.box))
+        return searches
+
+    def _job(self, frame: np.ndarray, roi: Roi, hide: list[np.ndarray]) -> Job:
+        """The region's pixels (a crop of the frame) with the heads of the people in ``hide`` painted out.
+
+        The crop is cut at the frame border, not padded, as the frame itself is in mediapipe's own
+        graphs (which, like this one, map a rotated region back exactly only in a square image;
+        mediapipe logs a warning about it). Padding with black was tried: it made the model see
+        people in the padding.
+        """
+        h, w = frame.shape[:2]
+        x0, y0, x1, y1 = roi.bounds(w, h)
+        image = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        if hide and np.shares_memory(image, frame):
+            image = image.copy()
+        for keypoints in hide:
+            moved = keypoints.copy()
+            moved[:, :2] -= (x0, y0)
+            paint_head(image, moved)
+        return Job(image=image, offset=(x0, y0), roi=roi, hands=roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT)
+
+    def _heads_to_hide(self, me: _Followed, roi: Roi, width: int, height: int) -> list[np.ndarray]:
+        """Keypoints (moved to now) of the other followed people whose head is in ``roi``, for ``me``.
+
+        A head over ``me`` is hidden only when its owner stands in front (lower feet): the head of
+        someone behind ``me`` may sit on ``me``'s own pixels.
+        """
+        bounds = roi.bounds(width, height)
+        mine = me.box + np.tile(me.velocity, 2)
+        hide = []
+        for other in self._followed:
+            if other is me:
+                continue
+            moved = other.keypoints.copy()
+            moved[:, :2] += other.velocity
+            circle = head_circle(moved)
+            if circle is None or not circle_meets_box(circle, bounds):
+                continue
+            if circle_meets_box(circle, mine) and other.box[3] <= me.box[3]:
+                continue
+            hide.append(moved)
+        return hide
 
     def detect(self, frame: np.ndarray) -> list[PersonPose]:
         frame = check_frame(frame)
         h, w = frame.shape[:2]
         self._frame_index += 1
         if not self.video:
-            return self._detect_image(frame)
-        people: list[PersonPose] = []
-        kept: list[_Slot] = []
-        for slot in self._slots:
-            person = self._run(slot.model, self._without_others(frame, slot), slot.crop)
-            if person is None or _duplicate(person, people):
-                slot.model.close()  # lost, or re-detected someone another slot already follows
-                if person is None and slot.box is not None:
-                    self._lost.append((self._frame_index, slot.box, slot.velocity))
-                continue
-            slot.crop = next_crop(slot.crop, person.bbox, w, h)
-            slot.moved(person.bbox)
-            slot.keypoints = person.keypoints
-            people.append(person)
-            kept.append(slot)
-        self._slots = kept
-        self._lost = [lost for lost in self._lost if self._frame_index - lost[0] <= self.recover_frames]
-        scan, full = self._scan_now()
-        if scan and len(people) < self.max_people:
-            candidates = self._finder.find(frame, people, full, self._expected())
-            for i, candidate in enumerate(candidates):
-                if len(people) >= self.max_people:
-                    break
-                model = self._holistic()
-                others = [c for j, c in enumerate(candidates) if j != i]
-                # everyone already placed in this frame is painted out, so the graph cannot lock onto them
-                person, crop = self._start(model, frame, candidate, others, people)
-                if person is None or _duplicate(person, people):
-                    model.close()
-                    if person is None and candidate.head is not None and candidate.score >= RETRY_SCORE:
-                        self._lost.append((self._frame_index, _figure_from_head(candidate.head), np.zeros(2)))
-                    continue
-                people.append(person)
-                self._slots.append(
-                    _Slot(model, next_crop(crop, person.bbox, w, h), person.bbox, keypoints=person.keypoints)
-                )
-                self._lost = [lost for lost in self._lost if _iou(lost[1], person.bbox) < 0.1]
+            self._followed, self._lost = [], []
+        full, sweep = self._schedule()
+        around = self._expected(w, h) if self._lost else []
+        wanted = len(self._followed) < self.max_people and bool(full or sweep or around)
+        if wanted:
+            self._finder.start(frame, full=full, sweep=sweep, around=around)
+        rois = [f.roi.moved(f.velocity) for f in self._followed]
+        jobs = [
+            self._job(frame, roi, self._heads_to_hide(f, roi, w, h))
+            for f, roi in zip(self._followed, rois, strict=True)
+        ]
+        answers = self._landmarker.run(jobs)
+        self._retry(frame, jobs, answers)
+        seen = self._keep_followed(answers, jobs, w, h)
+        if wanted:
+            found = [one.person for _, one, _ in seen]
+            candidates = self._finder.finish(frame, found)
+            if self._blobs is not None:
+                candidates += self._blobs.find(frame, self._blob_searches(w, h), found)
+            seen += self._add_new(frame, candidates, seen)
+        separate([s for _, s, _ in seen])
+        people = []
+        for followed, one, roi in seen:
+            followed.update(one.person, roi)
+            one.person.track = followed.track
+            people.append(one.person)
+        self._lost = [lost for lost in self._lost if self._frame_index - lost.frame <= self.recover_frames]
         return people
 
-    def _detect_image(self, frame: np.ndarray) -> list[PersonPose]:
-        if self._static is None:
-            self._static = self._holistic()
-        candidates = self._finder.find(frame, [], True, [])
-        people: list[PersonPose] = []
-        for i, candidate in enumerate(candidates[: self.max_people]):
-            others = [c for j, c in enumerate(candidates) if j != i]
-            person, _ = self._start(self._static, frame, candidate, others, [])
-            if person is not None and not _duplicate(person, people):
-                people.append(person)
-        return people
+    def _retry(self, frame: np.ndarray, jobs: list[Job], answers: list[Landmarks | None]) -> None:
+        """Look again for the followed people the model missed, in their fallback regions, one round each."""
+        h, w = frame.shape[:2]
+        for attempt in range(2):
+            again = []
+            for i, (followed, answer) in enumerate(zip(self._followed, answers, strict=True)):
+                regions = followed.fallbacks()
+                if answer is None and attempt < len(regions):
+                    roi = regions[attempt]
+                    again.append((i, self._job(frame, roi, self._heads_to_hide(followed, roi, w, h))))
+            if not again:
+                return
+            for (i, job), answer in zip(again, self._landmarker.run([job for _, job in again]), strict=True):
+                jobs[i], answers[i] = job, answer
+
+    def _keep_followed(
+        self, answers: list[Landmarks | None], jobs: list[Job], w: int, h: int
+    ) -> list[tuple[_Followed, Seen, Roi]]:
+        """This frame's view of each followed person; the ones lost, or now on someone else, are let go."""
+        found: list[tuple[_Followed, Seen, Roi]] = []
+        for followed, job, answer in zip(self._followed, jobs, answers, strict=True):
+            one = None if answer is None else _to_seen(answer, job, w, h)
+            if one is not None and answer is not None and not _jumped(followed.look, one.person):
+                found.append((followed, one, next_roi(answer, one.person)))
+            else:
+                self._lose(followed)
+        # two regions that ended on one person: the one who looks like them keeps them
+        found.sort(key=lambda item: _look_distance(item[0].look, item[1].person))
+        kept: list[tuple[_Followed, Seen, Roi]] = []
+        for item in found:
+            if _overlaps(item[1].person, [other.person for _, other, _ in kept]):
+                self._lose(item[0])
+            else:
+                kept.append(item)
+        order = {id(f): i for i, f in enumerate(self._followed)}
+        kept.sort(key=lambda item: order[id(item[0])])
+        self._followed = [f for f, _, _ in kept]
+        return kept
+
+    def _lose(self, followed: _Followed) -> None:
+        self._lost.append(_Lost(self._frame_index, followed.box, followed.velocity.copy(), followed.look))
+
+    def _add_new(
+        self, frame: np.ndarray, candidates: list[Candidate], seen: list[tuple[_Followed, Seen, Roi]]
+    ) -> list[tuple[_Followed, Seen, Roi]]:
+        """Start following the candidates the landmark model confirms as someone not followed yet."""
+        h, w = frame.shape[:2]
+        room = self.max_people - len(seen)
+        candidates = sorted(candidates, key=lambda c: -c.score)[: max(0, 2 * room)]
+        if not candidates or room <= 0:
+            return []
+        people = [one.person for _, one, _ in seen]
+        jobs = [self._job(frame, c.roi, _heads_apart(c, people, w, h)) for c in candidates]
+        added: list[tuple[_Followed, Seen, Roi]] = []
+        for candidate, job, answer in zip(candidates, jobs, self._landmarker.run(jobs), strict=True):
+            if len(people) >= self.max_people:
+                break
+            one = None if answer is None else _to_seen(answer, job, w, h)
+            if one is None or answer is None or not candidate.is_who(one.person) or _overlaps(one.person, people):
+                if one is None and candidate.head is not None and candidate.score >= RETRY_SCORE:
+                    self._lost.append(_Lost(self._frame_index, _figure_from_head(candidate.head), np.zeros(2), None))
+                continue
+            self._tracks += 1
+            person = one.person
+            followed = _Followed(self._tracks, next_roi(answer, person), person.bbox, person.keypoints, None)
+            followed.found_in, followed.found_at = candidate.roi, (person.bbox[:2] + person.bbox[2:]) / 2
+            self._followed.append(followed)
+            people.append(person)
+            added.append((followed, one, followed.roi))
+            self._lost = [lost for lost in self._lost if not _explains(person, lost, self._frame_index)]
+        return added
 
     def close(self) -> None:
-        for slot in self._slots:
-            slot.model.close()
-        self._slots = []
-        if self._static is not None:
-            self._static.close()
-            self._static = None
+        self._followed = []
+        self._landmarker.close()
         self._finder.close()
+        if self._blobs is not None:
+            self._blobs.close()
+
+
+def _heads_apart(candidate: Candidate, people: list[PersonPose], width: int, height: int) -> list[np.ndarray]:
+    """Keypoints of the people whose head is in the candidate's region but away from the candidate's head."""
+    bounds = candidate.roi.bounds(width, height)
+    own = candidate.head if candidate.head is not None else candidate.body
+    hide = []
+    for person in people:
+        circle = head_circle(person.keypoints)
+        if circle is not None and circle_meets_box(circle, bounds) and not circle_meets_box(circle, own):
+            hide.append(person.keypoints)
+    return hide
+
+
+def _step(keypoints: np.ndarray, box: np.ndarray, person: PersonPose) -> np.ndarray:
+    """How far someone moved since their last frame: their head's move, else their box centre's.
+
+    The head is what stays in view longest: someone walking behind an occluder or out of the
+    frame keeps their head's speed while the box shrinks against the edge.
+    """
+    before, now = head_circle(keypoints), head_circle(person.keypoints)
+    if before is not None and now is not None:
+        return (now[0] - before[0]).astype(np.float32)
+    return ((person.bbox[:2] + person.bbox[2:] - box[:2] - box[2:]) / 2).astype(np.float32)
+
+
+def _inside(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``box`` moved (not cut) so that at least half of it lies in the frame."""
+    w, h = box[2] - box[0], box[3] - box[1]
+    x0 = float(np.clip(box[0], -0.5 * w, width - 0.5 * w))
+    y0 = float(np.clip(box[1], -0.5 * h, height - 0.5 * h))
+    return np.array([x0, y0, x0 + w, y0 + h], np.float32)
+
+
+def _overlaps(person: PersonPose, people: list[PersonPose]) -> bool:
+    """Whether ``person`` is one of ``people`` seen twice: boxes that mostly overlap, or one head on the other."""
+    return any(same_person(person, other) for other in people)
+
+
+def same_person(a: PersonPose, b: PersonPose) -> bool:
+    if box_iou(a.bbox, b.bbox) > 0.6:
+        return True
+    ca, cb = head_circle(a.keypoints), head_circle(b.keypoints)
+    if ca is None or cb is None:
+        return False
+    return float(np.linalg.norm(ca[0] - cb[0])) < 0.5 * min(ca[1], cb[1])
+
+
+def _to_seen(answer: Landmarks, job: Job, width: int, height: int) -> Seen | None:
+    """The landmark graph's answer as a frame-pixel person with their silhouette, box and appearance."""
+    x0, y0 = job.offset
+    jh, jw = job.image.shape[:2]
+    kp = holistic_to_coco(answer.result, x0, y0, jw, jh)
+    person = None if kp is None else person_from_keypoints(kp, width, height)
+    return None if person is None else seen_from(person, answer.mask, job.image, job.offset)
+
+
+def next_roi(answer: Landmarks, person: PersonPose) -> Roi:
+    """Where to look for ``person`` in the next frame: mediapipe's region from the body axis, unless
+    that is far larger than the part of them the model is sure of.
+
+    Below someone seen from the chest up, BlazePose invents hips and legs and centres its region
+    on them; frame by frame the region then drifts down and grows until the person is a small
+    figure at its top, and the model loses them. A region around the sure part keeps them large.
+    """
+    axis = Roi.from_axis(answer.aux[0], answer.aux[1])
+    side = _longer_side(person.bbox)
+    return axis if axis.side <= MAX_AXIS_SIDE * side else Roi.around_box(person.bbox, side=BUST_SIDE * side)
+
+
+def _longer_side(box: np.ndarray) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1], 16.0))
+
+
+def _look_distance(look: np.ndarray | None, person: PersonPose) -> float:
+    if look is None or person.appearance is None:
+        return 0.5
+    return distance(look, person.appearance)
+
+
+def _jumped(look: np.ndarray | None, person: PersonPose) -> bool:
+    return look is not None and person.appearance is not None and distance(look, person.appearance) > JUMPED
+
+
+def _explains(person: PersonPose, lost: _Lost, now: int) -> bool:
+    """Whether a newly found ``person`` is the one lost as ``lost`` (same look, or where they should be)."""
+    if lost.look is not None and person.appearance is not None:
+        return distance(lost.look, person.appearance) < 0.3
+    moved = lost.box + np.tile(lost.velocity * (now - lost.frame), 2)
+    return box_iou(moved, person.bbox) > 0.1 or box_iou(lost.box, person.bbox) > 0.1
 
 
 def _figure_from_head(head: np.ndarray) -> np.ndarray:
-    """A rough person box under a detector's head box, to look there again in the next scans."""
+    """A rough person box under a detector's head box, to look there again in the next frames."""
     x0, y0, x1, y1 = head
     return np.array([x0, y0, x1, y1 + 2 * (y1 - y0)], np.float32)
-
-
-def own_silhouette(mask: np.ndarray, keypoints: np.ndarray, offset: tuple[int, int]) -> np.ndarray | None:
-    """The connected part of a crop's person mask that holds this person's head and shoulders.
-
-    The pose model's mask also lights up bits of clutter near the person; only the region
-    under their own confident head and shoulder points is theirs.
-    """
-    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    if count <= 1:
-        return None
-    points = keypoints[[0, 1, 2, 5, 6]]
-    points = points[points[:, 2] > 0.5, :2] - offset
-    h, w = mask.shape
-    votes = [labels[int(y), int(x)] for x, y in points if 0 <= x < w and 0 <= y < h and labels[int(y), int(x)] > 0]
-    if not votes:
-        return None
-    return labels == np.bincount(votes).argmax()
-
-
-def silhouette_box(silhouette: np.ndarray, person: PersonPose, offset: tuple[int, int]) -> np.ndarray:
-    """The silhouette's box in frame pixels, grown to hold the confident head points (hair is thin)."""
-    ys = np.flatnonzero(silhouette.any(axis=1))
-    xs = np.flatnonzero(silhouette.any(axis=0))
-    box = np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float32) + np.tile(np.asarray(offset, np.float32), 2)
-    head = person.keypoints[:5]
-    head = head[head[:, 2] > 0.5, :2]
-    if len(head):
-        box[:2] = np.minimum(box[:2], head.min(0))
-        box[2:] = np.maximum(box[2:], head.max(0))
-    return box
-
-
-def _duplicate(person: PersonPose, people: list[PersonPose]) -> bool:
-    return any(_iou(person.bbox, p.bbox) > 0.6 for p in people)
