@@ -6,16 +6,19 @@ real street with known boxes); they share one pass over the scene (module fixtur
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from wanimate import scenes
 from wanimate.errors import WanimateError
 from wanimate.materials.people import load_people, write_people
 from wanimate.preprocess.appearance import describe, distance
 from wanimate.preprocess.instances import label_people
 from wanimate.preprocess.passes import frame_ranges
+from wanimate.preprocess.pose import PersonPose
 from wanimate.preprocess.pose.detector import box_iou, finest_side, pyramid
 from wanimate.preprocess.selection import choose
 from wanimate.preprocess.tracking import PersonTrack
@@ -98,65 +101,129 @@ def test_label_maps_are_disjoint_and_the_nearer_person_wins() -> None:
             return mask
 
     frame = np.zeros((50, 50, 3), np.uint8)
-    far = (0, np.zeros((133, 3)), np.array([5, 5, 30, 30]))
-    near = (1, np.zeros((133, 3)), np.array([20, 10, 45, 40]))  # feet lower: in front
+    far = (0, np.zeros((133, 3)), np.array([5, 5, 30, 30]), None)
+    near = (1, np.zeros((133, 3)), np.array([20, 10, 45, 40]), None)  # feet lower: in front
     labels = label_people(Boxes(), frame, [near, far])  # type: ignore[arg-type]
     assert labels[25, 25] == 2 and labels[8, 8] == 1 and labels[45, 5] == 0
 
 
-@pytest.fixture(scope="module")
-def wide() -> tuple:
-    """The wide shot rendered in memory, and what the mediapipe backend finds in it."""
-    from wanimate import scenes
-    from wanimate.preprocess.pose import make_backend
+CROSSING = 38
+MASK_FRAMES = (0, CROSSING, 74)  # everyone apart; astronaut and Hopper cross; the cameraman back, the carphone man out
 
-    scene = scenes.wide_shot(frames=40)
-    rendered = [scenes.render(scene, t) for t in range(scene.frames)]
+
+@dataclass
+class Wide:
+    """The 80-frame wide shot (``example:crowd``), what the backend found and the tracks built from it."""
+
+    scene: scenes.Scene
+    truth: list[scenes.Truth]  # per frame; ``visible`` kept only for MASK_FRAMES
+    shares: list[list[float]]  # per frame and walker: the share of them in view
+    frames: dict[int, np.ndarray]  # the frames of MASK_FRAMES
+    detections: list[list[PersonPose]]
+    people: list[PersonTrack]
+
+    def counted(self) -> list[tuple[int, int, np.ndarray]]:
+        """(frame, walker, true box) of every person at least 100 px tall and at least half in view."""
+        return [
+            (t, i, truth.boxes[i])
+            for t, truth in enumerate(self.truth)
+            for i in range(len(self.scene.walkers))
+            if truth.boxes[i] is not None and truth.heights[i] >= 100 and self.shares[t][i] >= 0.5
+        ]
+
+
+@pytest.fixture(scope="module")
+def wide() -> Wide:
+    from wanimate.preprocess.pose import make_backend
+    from wanimate.preprocess.tracking import track_people
+
+    scene = scenes.wide_shot()
+    truth, shares, frames, detections = [], [], {}, []
     backend = make_backend("mediapipe", video=True)
     try:
-        detections = [backend.detect(frame) for frame, _ in rendered]
+        for t in range(scene.frames):
+            frame, seen = scenes.render(scene, t)
+            detections.append(backend.detect(frame))
+            shares.append([seen.in_view(i) for i in range(len(scene.walkers))])
+            if t in MASK_FRAMES:
+                frames[t] = frame
+            else:
+                seen.visible = [None] * len(scene.walkers)
+            truth.append(seen)
     finally:
         backend.close()
-    return scene, rendered, detections
+    return Wide(scene, truth, shares, frames, detections, track_people(detections, (scene.height, scene.width)))
 
 
-def test_appearance_tells_the_composite_people_apart(wide: tuple) -> None:
-    from wanimate import scenes
-
-    scene, rendered, _ = wide
-    frame, truth = rendered[0]
-    looks = [describe(frame, truth.visible[i]) for i in range(len(scene.walkers))]
-    later, truth_later = rendered[10]
+def test_appearance_tells_the_composite_people_apart(wide: Wide) -> None:
+    frame, truth = wide.frames[0], wide.truth[0]
+    looks = [describe(frame, truth.visible[i]) for i in range(len(wide.scene.walkers))]
+    later, truth_later = scenes.render(wide.scene, 10)
     again = describe(later, truth_later.visible[0])
     assert looks[0] is not None and again is not None
     same = distance(looks[0], again)
     others = [distance(looks[0], look) for look in looks[1:] if look is not None]
     assert same < 0.2 < min(others)
-    assert scenes.SPRITES
 
 
-def test_wide_shot_people_are_found(wide: tuple) -> None:
-    _, rendered, detections = wide
-    hits = total = 0
-    for (_, truth), found in zip(rendered, detections, strict=True):
-        for box, seen in zip(truth.boxes, truth.visible, strict=True):
-            if box is None or seen.sum() < 0.5 * (box[2] - box[0]) * (box[3] - box[1]) or box[3] - box[1] < 100:
-                continue
-            total += 1
-            hits += any(box_iou(box, p.bbox) > 0.3 for p in found)
-    # measured 68/104 (65%): the cameraman, whose camera hides his face, is rarely found (docs/pose.md)
-    assert total > 60 and hits / total >= 0.6, f"recall {hits}/{total}"
+def test_wide_shot_everyone_is_found_in_nearly_every_frame(wide: Wide) -> None:
+    counted = wide.counted()
+    found = [max((box_iou(box, p.bbox) for p in wide.detections[t]), default=0.0) for t, _, box in counted]
+    hits = np.array(found) > 0.3
+    assert len(counted) > 200 and hits.mean() >= 0.95, f"recall {hits.sum()}/{len(counted)}"  # measured 213/220
+    assert np.mean(np.array(found)[hits]) > 0.6  # measured box IoU 0.7 (docs/pose.md)
+    # what a user gets: tracks, with short gaps bridged
+    tracked = [any(box_iou(box, p.boxes[t]) > 0.3 for p in wide.people if p.present[t]) for t, _, box in counted]
+    assert np.mean(tracked) >= 0.97  # measured 217/220
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue #11): person 0 switches identity at the crossing")
-def test_wide_shot_person_zero_keeps_their_id_through_the_crossing(wide: tuple) -> None:
-    from wanimate.preprocess.selection import follow_person
+def _owners(wide: Wide) -> dict[int, set[int]]:
+    """For each walker, the ids of the tracks that best cover them (box IoU > 0.3) in the counted frames."""
+    owners: dict[int, set[int]] = {i: set() for i in range(len(wide.scene.walkers))}
+    for t, i, box in wide.counted():
+        best = max(((box_iou(box, p.boxes[t]), p.id) for p in wide.people if p.present[t]), default=(0.0, -1))
+        if best[0] > 0.3:
+            owners[i].add(best[1])
+    return owners
 
-    scene, rendered, detections = wide
-    track = follow_person(detections, (scene.height, scene.width), person=0)
-    # person 0 (leftmost in the first frame) is the astronaut, walking right, through the crossing
-    truth_x = np.array([(t.boxes[0][0] + t.boxes[0][2]) / 2 if t.boxes[0] is not None else np.nan for _, t in rendered])
-    got = (track.boxes[:, 0] + track.boxes[:, 2]) / 2
-    ok = track.detected & ~np.isnan(truth_x)
-    assert ok.sum() > 20
-    assert np.abs(got[ok] - truth_x[ok]).max() < 60  # never switched to another person
+
+def test_wide_shot_identities_survive_the_crossing_the_wall_and_the_exit(wide: Wide) -> None:
+    """One id per person for the whole clip: astronaut and Hopper cross, the carphone man walks
+    behind the wall for two thirds of the clip, the cameraman leaves the frame and comes back."""
+    owners = _owners(wide)
+    # ids left to right in frame 0: astronaut, cameraman, Hopper, carphone man
+    assert owners == {0: {0}, 1: {2}, 2: {1}, 3: {3}}, owners
+    assert len(wide.people) == 4
+    cameraman = wide.people[1]
+    gone = [t for t, truth in enumerate(wide.truth) if truth.boxes[2] is None]
+    assert gone and cameraman.present[: gone[0]].any() and cameraman.present[gone[-1] + 1 :].any()
+    assert not cameraman.present[gone].any()  # not invented while out of the frame
+
+
+def test_wide_shot_instance_masks_are_each_persons_own_pixels(wide: Wide) -> None:
+    from scipy.ndimage import binary_dilation
+
+    from wanimate.preprocess.instances import present_at
+    from wanimate.preprocess.masks import PersonSegmenter
+
+    walker_of = {next(iter(ids)): i for i, ids in _owners(wide).items()}
+    with PersonSegmenter(backend="mediapipe") as segmenter:
+        for t in MASK_FRAMES:
+            truth = wide.truth[t]
+            labels = label_people(segmenter, wide.frames[t], present_at(wide.people, t))
+            for person_id, walker in walker_of.items():
+                seen = truth.visible[walker]
+                if seen is None or wide.shares[t][walker] < 0.5:
+                    continue
+                own = labels == person_id + 1
+                near = binary_dilation(seen, iterations=3)  # segmentation edges are soft
+                others = np.zeros_like(seen)
+                for j, theirs in enumerate(truth.visible):
+                    if j != walker and theirs is not None:
+                        others |= theirs & ~near
+                assert (own & seen).sum() > 0.5 * seen.sum(), (t, person_id)  # most of them (measured 76-99%)
+                # mostly them (measured 74-100%: the carphone man's bust floats over a fence post that
+                # selfie segmentation takes for his body)...
+                assert (own & near).sum() > 0.7 * own.sum(), (t, person_id)
+                # ...and hardly anyone else: measured under 3%, 5% for the astronaut behind Hopper at the crossing
+                assert (own & others).sum() < (0.08 if t == CROSSING else 0.03) * own.sum(), (t, person_id)

@@ -111,7 +111,7 @@ def test_regions_follow_mediapipes_alignment_and_stay_in_the_frame() -> None:
     assert leaning.rotation == pytest.approx(np.pi / 2)
     assert upright.bounds(1280, 720) == (0, 100, 200, 300)  # clipped at the left border
     turned = Roi(640.0, 360.0, 100.0, np.pi / 4)  # a square on its corner reaches sqrt(2) further
-    x0, y0, x1, y1 = turned.bounds(1280, 720)
+    x0, _, x1, _ = turned.bounds(1280, 720)
     assert x1 - x0 == pytest.approx(100 * np.sqrt(2), abs=2)
     assert Roi.around_box(np.array([10.0, 20.0, 50.0, 120.0])) == Roi(30.0, 70.0, 100 * ROI_SCALE)
     assert end_squares(720, 1280) == [(0, 0, 1280, 720), (0, 0, 720, 720), (560, 0, 1280, 720)]

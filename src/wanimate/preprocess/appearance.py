@@ -58,3 +58,18 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
             continue
         total += float(np.sqrt(max(0.0, 1.0 - np.sqrt(pa * pb).sum())))
     return total / 2
+
+
+def likelihood(look: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """How typical each of ``pixels`` ((N, 3) RGB uint8) is of ``look``: its hue-saturation bin's share.
+
+    Both parts of the look count (a pixel may be from the top or the bottom of the person);
+    this is histogram back-projection, for giving a pixel two people both claim to one of them.
+    """
+    half = HUE_BINS * SAT_BINS
+    model = (look[:half] + look[half : 2 * half]).reshape(HUE_BINS, SAT_BINS)
+    model = model / max(float(model.sum()), 1e-6)
+    hsv = cv2.cvtColor(np.ascontiguousarray(pixels, np.uint8).reshape(-1, 1, 3), cv2.COLOR_RGB2HSV).reshape(-1, 3)
+    hue = np.minimum(hsv[:, 0].astype(np.int64) * HUE_BINS // 180, HUE_BINS - 1)
+    sat = np.minimum(hsv[:, 1].astype(np.int64) * SAT_BINS // 256, SAT_BINS - 1)
+    return model[hue, sat]

@@ -3,11 +3,12 @@
 Backends report everyone in every frame. Identities are built offline, over the whole clip,
 in two steps:
 
-1. **tracklets**: detections are linked frame to frame by a cost mixing box overlap with a
-   motion-predicted box, keypoint distance, size change and (when the backend saw their
-   silhouette) appearance; greedy, cheapest pair first. The prediction carries each person's
-   velocity through crossings and short occlusions, and appearance keeps two people who meet
-   from swapping.
+1. **tracklets**: detections are linked frame to frame: a backend's own follow number
+   (``PersonPose.track``) continues its tracklet outright; the rest are assigned (Hungarian)
+   by a cost mixing box overlap with a motion-predicted box, keypoint distance, size change
+   and (when the backend saw their silhouette) appearance. The prediction carries each
+   person's velocity through crossings and short occlusions, and appearance keeps two people
+   who meet from swapping.
 2. **identities**: someone who leaves and comes back, or is hidden longer than the tracklet
    patience, starts a new tracklet. Tracklets are joined into one person, in order of their
    start, when their appearance matches (colour histograms of the upper and lower body,
@@ -100,31 +101,47 @@ def match_cost(tracklet: _Tracklet, person: PersonPose, t: int) -> float | None:
 
 
 def build_tracklets(detections: Sequence[list[PersonPose]], patience: int) -> list[_Tracklet]:
-    """Link detections over time; a tracklet unseen for more than ``patience`` frames ends."""
+    """Link detections over time; a tracklet unseen for more than ``patience`` frames ends.
+
+    A backend that follows people itself numbers them (``PersonPose.track``): the same number
+    in the next frame continues its tracklet outright. Everyone else is assigned by
+    :func:`match_cost` with the Hungarian method (``scipy.optimize.linear_sum_assignment``),
+    so one cheap pair cannot push two others into a worse swap.
+    """
+    from scipy.optimize import linear_sum_assignment
+
     finished: list[_Tracklet] = []
     active: list[_Tracklet] = []
     for t, people in enumerate(detections):
-        still = [tr for tr in active if t - tr.frames[-1] <= patience]
         finished += [tr for tr in active if t - tr.frames[-1] > patience]
-        active = still
-        pairs = []
+        active = [tr for tr in active if t - tr.frames[-1] <= patience]
+        free_people = set(range(len(people)))
+        free_tracklets = set(range(len(active)))
         for i, tracklet in enumerate(active):
-            for j, person in enumerate(people):
-                cost = match_cost(tracklet, person, t)
-                if cost is not None:
-                    pairs.append((cost, i, j))
-        used_tracklets: set[int] = set()
-        used_people: set[int] = set()
-        for _, i, j in sorted(pairs):
-            if i not in used_tracklets and j not in used_people:
-                active[i].add(t, people[j])
-                used_tracklets.add(i)
-                used_people.add(j)
-        for j, person in enumerate(people):
-            if j not in used_people:
-                fresh = _Tracklet()
-                fresh.add(t, person)
-                active.append(fresh)
+            number = tracklet.people[-1].track
+            if number is None or tracklet.frames[-1] != t - 1:
+                continue
+            same = [j for j in free_people if people[j].track == number]
+            if same:
+                tracklet.add(t, people[same[0]])
+                free_people.discard(same[0])
+                free_tracklets.discard(i)
+        rows, cols = sorted(free_tracklets), sorted(free_people)
+        if rows and cols:
+            costs = np.full((len(rows), len(cols)), _MAX_COST * 10)
+            for a, i in enumerate(rows):
+                for b, j in enumerate(cols):
+                    cost = match_cost(active[i], people[j], t)
+                    if cost is not None:
+                        costs[a, b] = cost
+            for a, b in zip(*linear_sum_assignment(costs), strict=True):
+                if costs[a, b] < _MAX_COST:
+                    active[rows[a]].add(t, people[cols[b]])
+                    free_people.discard(cols[b])
+        for j in sorted(free_people):
+            fresh = _Tracklet()
+            fresh.add(t, people[j])
+            active.append(fresh)
     return finished + active
 
 

@@ -123,41 +123,58 @@ def _anchors(keypoints: np.ndarray) -> np.ndarray:
 
 
 def separate(everyone: list[Seen]) -> None:
-    """Make the silhouettes disjoint: a pixel of one person's silhouette that lies in another's box and is
-    nearer to one of that other person's landmarks than to any of their own is not theirs.
-
-    The other person need not claim the pixel themselves (their own silhouette may stop short
-    of it); ties stay with the earlier person of ``everyone``. Every person whose silhouette
-    changed gets their box and appearance set again.
-    """
-    boxes = [seen.person.bbox.copy() for seen in everyone]
-    anchors = [_anchors(seen.person.keypoints) for seen in everyone]
-    trees = [cKDTree(points) if len(points) else None for points in anchors]
-    changed = set()
-    for i, mine in enumerate(everyone):
-        if mine.silhouette is None or trees[i] is None:
-            continue
-        for j, box in enumerate(boxes):
-            if j == i or trees[j] is None:
-                continue
-            ox, oy = mine.offset
-            h, w = mine.silhouette.shape
-            x0, y0 = max(int(box[0]) - ox, 0), max(int(box[1]) - oy, 0)
-            x1, y1 = min(int(np.ceil(box[2])) - ox, w), min(int(np.ceil(box[3])) - oy, h)
-            if x1 <= x0 or y1 <= y0:
-                continue
-            ys, xs = np.nonzero(mine.silhouette[y0:y1, x0:x1])
-            if not len(ys):
-                continue
-            pixels = np.stack([xs + x0 + ox, ys + y0 + oy], axis=1).astype(np.float32)
-            theirs = trees[j].query(pixels)[0]
-            ours = trees[i].query(pixels)[0]
-            given = theirs < ours if i < j else theirs <= ours
-            if given.any():
-                mine.silhouette[ys[given] + y0, xs[given] + x0] = False
-                changed.add(i)
+    """Make the silhouettes disjoint (:func:`give_away`); whoever lost pixels gets box and appearance again."""
+    masks = [seen.silhouette for seen in everyone]
+    changed = give_away(
+        masks,
+        [s.offset for s in everyone],
+        [s.person.keypoints for s in everyone],
+        [s.person.bbox.copy() for s in everyone],
+    )
     for i in changed:
         seen = everyone[i]
         if seen.silhouette is not None and not seen.silhouette.any():
             seen.silhouette = None
         seen.finish()
+
+
+def give_away(
+    masks: list[np.ndarray | None],
+    offsets: list[tuple[int, int]],
+    keypoints: list[np.ndarray],
+    boxes: list[np.ndarray],
+) -> set[int]:
+    """Take from each mask the pixels that belong to someone else; returns the indices of the masks changed.
+
+    A pixel of one person's mask (a bool array at ``offsets[i]`` in the frame) that lies in
+    another's box and is nearer to one of that other person's landmarks than to any of their own
+    is not theirs. The other person need not claim the pixel themselves (their own mask may stop
+    short of it); ties stay with the earlier person. The masks are changed in place.
+    """
+    anchors = [_anchors(points) for points in keypoints]
+    trees = [cKDTree(points) if len(points) else None for points in anchors]
+    changed = set()
+    for i, mask in enumerate(masks):
+        tree = trees[i]
+        if mask is None or tree is None:
+            continue
+        ox, oy = offsets[i]
+        h, w = mask.shape
+        for j, box in enumerate(boxes):
+            other = trees[j]
+            if j == i or other is None:
+                continue
+            x0, y0 = max(int(box[0]) - ox, 0), max(int(box[1]) - oy, 0)
+            x1, y1 = min(int(np.ceil(box[2])) - ox, w), min(int(np.ceil(box[3])) - oy, h)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            ys, xs = np.nonzero(mask[y0:y1, x0:x1])
+            if not len(ys):
+                continue
+            pixels = np.stack([xs + x0 + ox, ys + y0 + oy], axis=1).astype(np.float32)
+            theirs, ours = other.query(pixels)[0], tree.query(pixels)[0]
+            given = theirs < ours if i < j else theirs <= ours
+            if given.any():
+                mask[ys[given] + y0, xs[given] + x0] = False
+                changed.add(i)
+    return changed
