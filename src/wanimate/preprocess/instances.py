@@ -33,7 +33,9 @@ def label_people(segmenter: PersonSegmenter, frame: np.ndarray, people: list[Per
     masks: list[np.ndarray | None] = [segmenter.segment(frame, p[1], p[2]) for p in order]
     if len(order) > 1:
         _by_colour(frame, masks, [p[3] for p in order])
-        give_away(masks, [(0, 0)] * len(order), [p[1] for p in order], [np.asarray(p[2]) for p in order])
+        give_away(
+            [1] * len(order), masks, [(0, 0)] * len(order), [p[1] for p in order], [np.asarray(p[2]) for p in order]
+        )
     labels = np.zeros(frame.shape[:2], np.uint8)
     for (person_id, _, _, _), mask in zip(order, masks, strict=True):
         labels[mask] = person_id + 1

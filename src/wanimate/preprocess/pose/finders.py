@@ -124,13 +124,16 @@ def _grown(box: np.ndarray, margin: float) -> tuple[float, float, float, float]:
 
 
 def known(candidate_head: np.ndarray, people: list[PersonPose]) -> bool:
-    """Whether a detection is someone in ``people``: its head box holds their head (or, without head
-    points, its centre lies in their box)."""
+    """Whether a detection is someone in ``people``: its head box holds their head, its centre lies in
+    their head circle, or (without head points) its centre lies in their box."""
     cx, cy = (candidate_head[0] + candidate_head[2]) / 2, (candidate_head[1] + candidate_head[3]) / 2
     for person in people:
         x0, y0, x1, y1 = person.bbox
         head = person.keypoints[:5]
         head = head[head[:, 2] > 0.3, :2]
+        circle = head_circle(person.keypoints)
+        if circle is not None and np.hypot(cx - circle[0][0], cy - circle[0][1]) < circle[1]:
+            return True
         if len(head):
             hx, hy = head.mean(0)
             if candidate_head[0] <= hx <= candidate_head[2] and candidate_head[1] <= hy <= candidate_head[3]:

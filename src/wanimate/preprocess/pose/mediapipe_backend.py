@@ -24,6 +24,7 @@ is bundled in the wheel; 0 and 2 would try to download at run time, so they are 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +45,11 @@ from wanimate.preprocess.pose.landmarker import HANDS_MIN_HEIGHT, ROI_SCALE, Job
 from wanimate.preprocess.pose.mediapipe_mapping import holistic_to_coco, person_from_keypoints
 from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate
 
-RETRY_SCORE = 0.7  # a confident detection whose landmark run failed is looked for again
+# Follow numbers are unique in the process, so that backends working side by side on blocks of
+# one clip (pose_pool) never hand the tracker the same number for two people.
+_TRACK_NUMBERS = itertools.count(1)
+RETRY_SCORE = 0.7  # a confident detection whose landmark run failed is looked for again, briefly
+FALSE_ALARM_FRAMES = 60  # how long a spot rejected twice is not looked at again
 JUMPED = 0.6  # appearance distance from someone's own look beyond which their region has jumped to someone else
 MAX_RECOVERY_WINDOWS = 4  # lost people looked for in one frame (the most recently lost first)
 MAX_BLOB_SEARCHES = 2  # lost people looked for by silhouette in one frame
@@ -115,7 +120,7 @@ class MediaPipeBackend:
         self._followed: list[_Followed] = []
         self._lost: list[_Lost] = []
         self._frame_index = -1
-        self._tracks = 0
+        self._rejected: list[list] = []  # [head box, times rejected, last frame] of detections with no one there
         self._blobs = BlobSearch() if video and finder == "tiles" else None
 
     @property
@@ -246,7 +251,13 @@ class MediaPipeBackend:
             followed.update(one.person, roi)
             one.person.track = followed.track
             people.append(one.person)
-        self._lost = [lost for lost in self._lost if self._frame_index - lost.frame <= self.recover_frames]
+        # a detection the model saw no one in is looked at again only briefly: it was likely background
+        self._lost = [
+            lost
+            for lost in self._lost
+            if self._frame_index - lost.frame
+            <= (self.recover_frames if lost.look is not None else 2 * self.scan_interval)
+        ]
         return people
 
     def _retry(self, frame: np.ndarray, jobs: list[Job], answers: list[Landmarks | None]) -> None:
@@ -291,12 +302,28 @@ class MediaPipeBackend:
     def _lose(self, followed: _Followed) -> None:
         self._lost.append(_Lost(self._frame_index, followed.box, followed.velocity.copy(), followed.look))
 
+    def _reject(self, head: np.ndarray) -> None:
+        """Remember a detection the landmark model saw no one in."""
+        for rejection in self._rejected:
+            if box_iou(rejection[0], head) > 0.5:
+                rejection[1] += 1
+                rejection[2] = self._frame_index
+                return
+        self._rejected.append([head, 1, self._frame_index])
+
+    def _false_alarm(self, candidate: Candidate) -> bool:
+        """A detection at a spot rejected twice lately (background the detector keeps seeing a person in)."""
+        self._rejected = [r for r in self._rejected if self._frame_index - r[2] <= FALSE_ALARM_FRAMES]
+        head = candidate.head
+        return head is not None and any(r[1] >= 2 and box_iou(r[0], head) > 0.5 for r in self._rejected)
+
     def _add_new(
         self, frame: np.ndarray, candidates: list[Candidate], seen: list[tuple[_Followed, Seen, Roi]]
     ) -> list[tuple[_Followed, Seen, Roi]]:
         """Start following the candidates the landmark model confirms as someone not followed yet."""
         h, w = frame.shape[:2]
         room = self.max_people - len(seen)
+        candidates = [c for c in candidates if not self._false_alarm(c)]
         candidates = sorted(candidates, key=lambda c: -c.score)[: max(0, 2 * room)]
         if not candidates or room <= 0:
             return []
@@ -308,12 +335,14 @@ class MediaPipeBackend:
                 break
             one = None if answer is None else _to_seen(answer, job, w, h)
             if one is None or answer is None or not candidate.is_who(one.person) or _overlaps(one.person, people):
-                if one is None and candidate.head is not None and candidate.score >= RETRY_SCORE:
-                    self._lost.append(_Lost(self._frame_index, _figure_from_head(candidate.head), np.zeros(2), None))
+                if one is None and candidate.head is not None:
+                    self._reject(candidate.head)
+                    if candidate.score >= RETRY_SCORE:
+                        figure = _figure_from_head(candidate.head)
+                        self._lost.append(_Lost(self._frame_index, figure, np.zeros(2), None))
                 continue
-            self._tracks += 1
             person = one.person
-            followed = _Followed(self._tracks, next_roi(answer, person), person.bbox, person.keypoints, None)
+            followed = _Followed(next(_TRACK_NUMBERS), next_roi(answer, person), person.bbox, person.keypoints, None)
             followed.found_in, followed.found_at = candidate.roi, (person.bbox[:2] + person.bbox[2:]) / 2
             self._followed.append(followed)
             people.append(person)

@@ -27,6 +27,7 @@ from wanimate.preprocess.pose.base import PersonPose
 SURE_POINT = 0.9  # body landmark visibility that invented limbs mostly stay under
 SURE_MASK = 0.5  # person probability of the selfie segmentation
 SURE_MARGIN = 0.2  # the silhouette may reach this fraction of the sure points' extent beyond them
+WORK_SIDE = 640  # see seen_from
 UPPER_BODY = 1.2  # the appearance's lower part: this many shoulder widths under the shoulders
 _ANCHOR = 0.5  # landmarks at least this visible (and every face point) claim pixels in `separate`
 
@@ -39,12 +40,13 @@ class Seen:
     image: np.ndarray  # the region's RGB pixels
     offset: tuple[int, int]  # frame pixel of image[0, 0]
     silhouette: np.ndarray | None  # (h, w) bool over ``image``
+    scale: int = 1  # frame pixels per pixel of ``image`` (large regions are looked at reduced)
 
     def finish(self) -> None:
         """Set the person's box and appearance from the (possibly separated) silhouette."""
         if self.silhouette is None or not self.silhouette.any():
             return
-        self.person.bbox = silhouette_box(self.silhouette, self.person, self.offset)
+        self.person.bbox = silhouette_box(self.silhouette, self.person, self.offset, self.scale)
         self.person.appearance = describe(self.image, self.silhouette, *self._parts())
 
     def _parts(self) -> tuple[int | None, int | None]:
@@ -52,8 +54,8 @@ class Seen:
         shoulders = self.person.keypoints[[5, 6]]
         if (shoulders[:, 2] < 0.5).any():
             return None, None
-        line = float(shoulders[:, 1].mean()) - self.offset[1]
-        width = float(np.linalg.norm(shoulders[0, :2] - shoulders[1, :2]))
+        line = (float(shoulders[:, 1].mean()) - self.offset[1]) / self.scale
+        width = float(np.linalg.norm(shoulders[0, :2] - shoulders[1, :2])) / self.scale
         return int(line), int(line + UPPER_BODY * max(width, 4.0))
 
 
@@ -69,7 +71,7 @@ def sure_region(keypoints: np.ndarray) -> np.ndarray:
 
 
 def own_silhouette(
-    mask: np.ndarray, keypoints: np.ndarray, offset: tuple[int, int], region: np.ndarray | None = None
+    mask: np.ndarray, keypoints: np.ndarray, offset: tuple[int, int], region: np.ndarray | None = None, scale: int = 1
 ) -> np.ndarray | None:
     """The connected part of ``mask`` (bool, a region at ``offset``) under this person's head and shoulders,
     inside ``region`` (frame pixels)."""
@@ -77,7 +79,7 @@ def own_silhouette(
     if count <= 1:
         return None
     points = keypoints[[0, 1, 2, 5, 6]]
-    points = points[points[:, 2] > 0.5, :2] - offset
+    points = (points[points[:, 2] > 0.5, :2] - offset) / scale
     h, w = mask.shape
     votes = [labels[int(y), int(x)] for x, y in points if 0 <= x < w and 0 <= y < h and labels[int(y), int(x)] > 0]
     if not votes:
@@ -85,7 +87,8 @@ def own_silhouette(
     own = labels == np.bincount(votes).argmax()
     if region is not None:
         x0, y0, x1, y1 = (
-            int(np.clip(v - o, 0, n)) for v, o, n in zip(region, (*offset, *offset), (w, h, w, h), strict=True)
+            int(np.clip((v - o) / scale, 0, n))
+            for v, o, n in zip(region, (*offset, *offset), (w, h, w, h), strict=True)
         )
         inside = np.zeros_like(own)
         inside[y0:y1, x0:x1] = own[y0:y1, x0:x1]
@@ -93,11 +96,12 @@ def own_silhouette(
     return own if own.any() else None
 
 
-def silhouette_box(silhouette: np.ndarray, person: PersonPose, offset: tuple[int, int]) -> np.ndarray:
+def silhouette_box(silhouette: np.ndarray, person: PersonPose, offset: tuple[int, int], scale: int = 1) -> np.ndarray:
     """The silhouette's box in frame pixels, grown to hold the confident head points (hair is thin)."""
     ys = np.flatnonzero(silhouette.any(axis=1))
     xs = np.flatnonzero(silhouette.any(axis=0))
-    box = np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float32) + np.tile(np.asarray(offset, np.float32), 2)
+    box = np.array([xs[0], ys[0], xs[-1] + 1, ys[-1] + 1], np.float32) * scale
+    box += np.tile(np.asarray(offset, np.float32), 2)
     head = person.keypoints[:5]
     head = head[head[:, 2] > 0.5, :2]
     if len(head):
@@ -107,11 +111,19 @@ def silhouette_box(silhouette: np.ndarray, person: PersonPose, offset: tuple[int
 
 
 def seen_from(person: PersonPose, mask: np.ndarray | None, image: np.ndarray, offset: tuple[int, int]) -> Seen:
-    """A person and their silhouette in a region, box and appearance set from it."""
+    """A person and their silhouette in a region, box and appearance set from it.
+
+    A region over ``WORK_SIDE`` px is looked at every ``scale``-th pixel: the segmentation is
+    computed at 256x256 anyway, and the silhouette work in Python is the cost that grows with size.
+    """
     region = sure_region(person.keypoints)
     person.bbox = region
-    silhouette = None if mask is None else own_silhouette(mask > SURE_MASK, person.keypoints, offset, region)
-    seen = Seen(person, image, offset, silhouette)
+    scale = max(1, -(-max(image.shape[:2]) // WORK_SIDE))
+    if scale > 1:
+        image = np.ascontiguousarray(image[::scale, ::scale])
+        mask = None if mask is None else mask[::scale, ::scale]
+    silhouette = None if mask is None else own_silhouette(mask > SURE_MASK, person.keypoints, offset, region, scale)
+    seen = Seen(person, image, offset, silhouette, scale)
     seen.finish()
     return seen
 
@@ -126,6 +138,7 @@ def separate(everyone: list[Seen]) -> None:
     """Make the silhouettes disjoint (:func:`give_away`); whoever lost pixels gets box and appearance again."""
     masks = [seen.silhouette for seen in everyone]
     changed = give_away(
+        [s.scale for s in everyone],
         masks,
         [s.offset for s in everyone],
         [s.person.keypoints for s in everyone],
@@ -139,6 +152,7 @@ def separate(everyone: list[Seen]) -> None:
 
 
 def give_away(
+    scales: list[int],
     masks: list[np.ndarray | None],
     offsets: list[tuple[int, int]],
     keypoints: list[np.ndarray],
@@ -146,7 +160,8 @@ def give_away(
 ) -> set[int]:
     """Take from each mask the pixels that belong to someone else; returns the indices of the masks changed.
 
-    A pixel of one person's mask (a bool array at ``offsets[i]`` in the frame) that lies in
+    A pixel of one person's mask (a bool array at ``offsets[i]`` in the frame, one pixel every
+    ``scales[i]`` frame pixels) that lies in
     another's box and is nearer to one of that other person's landmarks than to any of their own
     is not theirs. The other person need not claim the pixel themselves (their own mask may stop
     short of it); ties stay with the earlier person. The masks are changed in place.
@@ -158,20 +173,20 @@ def give_away(
         tree = trees[i]
         if mask is None or tree is None:
             continue
-        ox, oy = offsets[i]
+        (ox, oy), step = offsets[i], scales[i]
         h, w = mask.shape
         for j, box in enumerate(boxes):
             other = trees[j]
             if j == i or other is None:
                 continue
-            x0, y0 = max(int(box[0]) - ox, 0), max(int(box[1]) - oy, 0)
-            x1, y1 = min(int(np.ceil(box[2])) - ox, w), min(int(np.ceil(box[3])) - oy, h)
+            x0, y0 = max(int(box[0] - ox) // step, 0), max(int(box[1] - oy) // step, 0)
+            x1, y1 = min(int(np.ceil((box[2] - ox) / step)), w), min(int(np.ceil((box[3] - oy) / step)), h)
             if x1 <= x0 or y1 <= y0:
                 continue
             ys, xs = np.nonzero(mask[y0:y1, x0:x1])
             if not len(ys):
                 continue
-            pixels = np.stack([xs + x0 + ox, ys + y0 + oy], axis=1).astype(np.float32)
+            pixels = np.stack([(xs + x0) * step + ox, (ys + y0) * step + oy], axis=1).astype(np.float32)
             theirs, ours = other.query(pixels)[0], tree.query(pixels)[0]
             given = theirs < ours if i < j else theirs <= ours
             if given.any():
