@@ -49,6 +49,7 @@ from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate
 # one clip (pose_pool) never hand the tracker the same number for two people.
 _TRACK_NUMBERS = itertools.count(1)
 RETRY_SCORE = 0.7  # a confident detection whose landmark run failed is looked for again, briefly
+SAME_LOOK = 0.3  # appearance distance under which two follows that meet are one person
 FALSE_ALARM_FRAMES = 60  # how long a spot rejected twice is not looked at again
 JUMPED = 0.6  # appearance distance from someone's own look beyond which their region has jumped to someone else
 MAX_RECOVERY_WINDOWS = 4  # lost people looked for in one frame (the most recently lost first)
@@ -237,8 +238,8 @@ class MediaPipeBackend:
             for f, roi in zip(self._followed, rois, strict=True)
         ]
         answers = self._landmarker.run(jobs)
-        self._retry(frame, jobs, answers)
-        seen = self._keep_followed(answers, jobs, w, h)
+        retried = self._retry(frame, jobs, answers)
+        seen = self._keep_followed(answers, jobs, retried, w, h)
         if wanted:
             found = [one.person for _, one, _ in seen]
             candidates = self._finder.finish(frame, found)
@@ -260,9 +261,11 @@ class MediaPipeBackend:
         ]
         return people
 
-    def _retry(self, frame: np.ndarray, jobs: list[Job], answers: list[Landmarks | None]) -> None:
-        """Look again for the followed people the model missed, in their fallback regions, one round each."""
+    def _retry(self, frame: np.ndarray, jobs: list[Job], answers: list[Landmarks | None]) -> set[int]:
+        """Look again for the followed people the model missed, in their fallback regions, one round each;
+        returns who was looked at again."""
         h, w = frame.shape[:2]
+        retried: set[int] = set()
         for attempt in range(2):
             again = []
             for i, (followed, answer) in enumerate(zip(self._followed, answers, strict=True)):
@@ -271,29 +274,41 @@ class MediaPipeBackend:
                     roi = regions[attempt]
                     again.append((i, self._job(frame, roi, self._heads_to_hide(followed, roi, w, h))))
             if not again:
-                return
+                break
             for (i, job), answer in zip(again, self._landmarker.run([job for _, job in again]), strict=True):
                 jobs[i], answers[i] = job, answer
+                retried.add(i)
+        return retried
 
     def _keep_followed(
-        self, answers: list[Landmarks | None], jobs: list[Job], w: int, h: int
+        self, answers: list[Landmarks | None], jobs: list[Job], retried: set[int], w: int, h: int
     ) -> list[tuple[_Followed, Seen, Roi]]:
-        """This frame's view of each followed person; the ones lost, or now on someone else, are let go."""
+        """This frame's view of each followed person; the ones lost, or now on someone else, are let go.
+
+        Someone found only in a fallback region is looked for in that region (moved along with
+        them) next frame: where the region from their landmarks failed once, it tends to again.
+        """
         found: list[tuple[_Followed, Seen, Roi]] = []
-        for followed, job, answer in zip(self._followed, jobs, answers, strict=True):
+        for i, (followed, job, answer) in enumerate(zip(self._followed, jobs, answers, strict=True)):
             one = None if answer is None else _to_seen(answer, job, w, h)
             if one is not None and answer is not None and not _jumped(followed.look, one.person):
-                found.append((followed, one, next_roi(answer, one.person)))
+                if i in retried:
+                    roi = job.roi.moved(_step(followed.keypoints, followed.box, one.person))
+                else:
+                    roi = next_roi(answer, one.person)
+                found.append((followed, one, roi))
             else:
                 self._lose(followed)
         # two regions that ended on one person: the one who looks like them keeps them
         found.sort(key=lambda item: _look_distance(item[0].look, item[1].person))
         kept: list[tuple[_Followed, Seen, Roi]] = []
         for item in found:
-            if _overlaps(item[1].person, [other.person for _, other, _ in kept]):
-                self._lose(item[0])
-            else:
+            twin = next((other for _, other, _ in kept if same_person(item[1].person, other.person)), None)
+            if twin is None:
                 kept.append(item)
+            elif _look_distance(item[0].look, twin.person) >= SAME_LOOK:
+                self._lose(item[0])  # their region ended on someone else: they are hidden, look for them
+            # else: one person followed twice; the second follow just ends
         order = {id(f): i for i, f in enumerate(self._followed)}
         kept.sort(key=lambda item: order[id(item[0])])
         self._followed = [f for f, _, _ in kept]
@@ -401,7 +416,7 @@ def same_person(a: PersonPose, b: PersonPose) -> bool:
     ca, cb = head_circle(a.keypoints), head_circle(b.keypoints)
     if ca is None or cb is None:
         return False
-    return float(np.linalg.norm(ca[0] - cb[0])) < 0.5 * min(ca[1], cb[1])
+    return float(np.linalg.norm(ca[0] - cb[0])) < 0.75 * max(ca[1], cb[1])
 
 
 def _to_seen(answer: Landmarks, job: Job, width: int, height: int) -> Seen | None:
