@@ -8,7 +8,6 @@ encoder threads. No pass ever holds more than a handful of frames.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,15 +79,15 @@ def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
 
 
 def pose_workers(settings: Settings) -> int:
-    """How many pose backends run side by side: ``settings.pose_workers``, or automatic.
+    """How many pose backends run side by side: ``settings.pose_workers``, or automatic (one).
 
-    Automatic is two MediaPipe graphs when there are at least two cores (one graph leaves
-    a core mostly idle) and one ViTPose session (onnxruntime already uses every core, and
-    a second ViTPose-H would double a multi-GB model in memory).
+    The mediapipe backend follows each person from one frame to the next and runs its detector
+    and landmark graphs at the same time, which already keeps two cores busy; backends working
+    on alternate blocks would each jump over the other's frames and lose people at every block
+    (measured: slower, docs/benchmarks.md). ViTPose's onnxruntime session already uses every
+    core, and a second ViTPose-H would double a multi-GB model in memory.
     """
-    if settings.pose_workers:
-        return settings.pose_workers
-    return 2 if settings.backend == "mediapipe" and (os.cpu_count() or 1) >= 2 else 1
+    return settings.pose_workers or 1
 
 
 def first_pass(

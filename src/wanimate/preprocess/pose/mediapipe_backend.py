@@ -139,7 +139,9 @@ class MediaPipeBackend:
         index = self._frame_index
         if index == 0 or not self.video:
             return True, False
-        due = index % self.scan_interval == 0
+        # with everyone followed and nobody lost, newcomers are looked for half as often
+        interval = self.scan_interval if self._lost or not self._followed else 2 * self.scan_interval
+        due = index % interval == 0
         return due and not self._followed, due
 
     def _expected(self, width: int, height: int) -> list[np.ndarray]:
