@@ -12,6 +12,8 @@ frame the detections were made in; a stage that works at the output size applies
   2 interpolated), ``face_boxes`` (N, T, 4).
 * ``people_masks.mp4`` (with ``--people-media``): an id-labelled mask video at the source size,
   lossless RGB, every channel = id + 1 where that person is, 0 elsewhere; masks are disjoint.
+* ``people.png``: the contact sheet of ``wanimate people`` (each person's box and id on the
+  busiest frame, and a thumbnail of each from their first frame), to choose a performer from.
 * ``people/face_<id>.mp4`` (with ``--people-media``): 512x512 face crops of every person but the
   chosen one, whose crops are ``src_face.mp4``; black where the person is not present.
 """
@@ -33,6 +35,7 @@ PEOPLE_JSON = "people.json"
 PEOPLE_ARRAYS = "people.npz"
 PEOPLE_MASKS = "people_masks.mp4"
 PEOPLE_FACES = "people"
+PEOPLE_SHEET = "people.png"
 MISSING, DETECTED, INTERPOLATED = 0, 1, 2
 
 
@@ -70,6 +73,7 @@ class People:
     chosen: int
     people: list[PersonRecord]
     masks: Path | None
+    sheet: Path | None = None  # people.png, the contact sheet
 
     def __getitem__(self, person_id: int) -> PersonRecord:
         for person in self.people:
@@ -124,6 +128,7 @@ def write_people(
         "chosen": int(chosen),
         "arrays": PEOPLE_ARRAYS,
         "masks": PEOPLE_MASKS if masks else None,
+        "sheet": PEOPLE_SHEET if (root / PEOPLE_SHEET).is_file() else None,
         "mask_value": "id + 1",
         "people": [
             {
@@ -177,6 +182,7 @@ def load_people(materials_dir: str | Path) -> People:
         for i, entry in enumerate(index["people"])
     ]
     masks = root / index["masks"] if index.get("masks") else None
+    sheet = root / index["sheet"] if index.get("sheet") else None
     width, height = index["source_size"]
     return People(
         root=root,
@@ -187,4 +193,5 @@ def load_people(materials_dir: str | Path) -> People:
         chosen=int(index["chosen"]),
         people=people,
         masks=masks,
+        sheet=sheet,
     )

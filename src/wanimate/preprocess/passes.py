@@ -14,14 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.materials import MATERIAL_FILES
 from wanimate.materials.folder import FACE_SIZE
-from wanimate.materials.people import PEOPLE_FACES, PEOPLE_MASKS
+from wanimate.materials.people import PEOPLE_FACES, PEOPLE_MASKS, PEOPLE_SHEET
 from wanimate.preprocess.face_crop import crop_face
 from wanimate.preprocess.instances import label_people, overlapping, present_at
 from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
+from wanimate.preprocess.people_sheet import draw_sheet, sheet_frames
 from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.pose_pool import detect_all
 from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
@@ -193,7 +195,8 @@ def second_pass(
     timer: StageTimer,
     reporter: Reporter,
 ) -> None:
-    """Write src_pose/src_face (and src_bg/src_mask, preview.mp4, the people media) frame by frame.
+    """Write src_pose/src_face (and src_bg/src_mask, preview.mp4, the people media) frame by frame,
+    and the contact sheet of everyone tracked (people.png) from the frames it shows.
 
     ``people_faces`` maps the id of every person who gets their own face video to their face
     boxes; with ``settings.people_media`` everyone's instance masks go to people_masks.mp4.
@@ -222,11 +225,15 @@ def second_pass(
         if settings.preview:
             writers["preview"] = ThreadedWriter(staging / PREVIEW_NAME, out_fps, preset=PRESET)
         by_id = {person.id: person for person in motion.people}
+        for_sheet = sheet_frames(motion.people)
+        sheet_source: dict[int, np.ndarray] = {}
         bar = reporter.task("pass 2/2: materials", total)
         index = -1
         for index, frame in enumerate(frames):
             if index >= total:
                 raise WanimateError(f"driving video {video} gave more frames on the second read; is it being written?")
+            if index in for_sheet:
+                sheet_source[index] = frame.copy()
             with timer.stage("skeleton"):
                 pose = draw_skeleton(driving[index], height, width)
             writers["pose"].write(pose)
@@ -263,6 +270,8 @@ def second_pass(
             )
         for writer in writers.values():
             writer.close()
+        with timer.stage("preview"):
+            Image.fromarray(draw_sheet(sheet_source, motion.people)).save(staging / PEOPLE_SHEET)
     except BaseException:
         for writer in writers.values():
             writer.abort()

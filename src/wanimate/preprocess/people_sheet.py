@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from wanimate.preprocess.sizing import MAX_SIDE
 from wanimate.preprocess.tracking import PersonTrack
 from wanimate.video import iter_frames
 
@@ -43,17 +44,31 @@ def _label(image: np.ndarray, text: str, x: int, y: int, rgb: tuple[int, int, in
     cv2.putText(image, text, (x + 3, y - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 2, cv2.LINE_AA)
 
 
-def contact_sheet(video: Path, people: list[PersonTrack], fps: float | None = None) -> np.ndarray:
-    """The sheet as an RGB array (see the module docstring)."""
+def sheet_frames(people: list[PersonTrack]) -> set[int]:
+    """The frames the sheet is drawn from: the one with the most people and each person's first."""
+    return {busiest_frame(people), *(p.first_frame for p in people)}
+
+
+def busiest_frame(people: list[PersonTrack]) -> int:
     counts = np.sum([p.present for p in people], axis=0) if people else np.zeros(1)
-    busiest = int(np.argmax(counts))
-    wanted = {busiest, *(p.first_frame for p in people)}
+    return int(np.argmax(counts))
+
+
+def contact_sheet(video: Path, people: list[PersonTrack], fps: float | None = None) -> np.ndarray:
+    """The sheet of ``video`` as an RGB array (see the module docstring), decoding only up to the frames it needs."""
+    wanted = sheet_frames(people)
     frames: dict[int, np.ndarray] = {}
-    for index, frame in enumerate(iter_frames(video, fps=fps)):
+    for index, frame in enumerate(iter_frames(video, fps=fps, max_side=MAX_SIDE)):
         if index in wanted:
             frames[index] = frame
         if index >= max(wanted):
             break
+    return draw_sheet(frames, people)
+
+
+def draw_sheet(frames: dict[int, np.ndarray], people: list[PersonTrack]) -> np.ndarray:
+    """The sheet from ``frames`` (at least those of :func:`sheet_frames`) as an RGB array."""
+    busiest = busiest_frame(people)
     scene = frames[busiest].copy()
     thick = max(2, scene.shape[1] // 400)
     for p in people:
