@@ -28,6 +28,8 @@ Window = tuple[int, int, int, int]
 
 DETECTOR_INPUT = 224
 RELIABLE_FACE = 14.0  # px in the detector input: found in every trial (9-10 px: about half)
+SMALLEST_FACE = 8.0  # px in the frame; see finest_side
+MAX_TILES = 120  # the whole pyramid's passes at most (81 at 1280x720, 62 at 768x576)
 TILE_OVERLAP = 0.25  # neighbouring tiles share this fraction of their side, so no head is cut in all of them
 
 _GRAPH = r"""
@@ -167,15 +169,20 @@ def tiles(height: int, width: int, side: int) -> list[Window]:
 
 
 def finest_side(min_face: float) -> int:
-    """The tile side at which a ``min_face`` px face is ``RELIABLE_FACE`` px in the detector's input."""
-    return max(48, int(DETECTOR_INPUT * min_face / RELIABLE_FACE))
+    """The tile side at which a ``min_face`` px face is ``RELIABLE_FACE`` px in the detector's input.
+
+    Faces under ``SMALLEST_FACE`` px are not looked for: the detector finds one of 8 px a quarter
+    of the time, and the pose of such a person is a few pixels.
+    """
+    return int(DETECTOR_INPUT * max(min_face, SMALLEST_FACE) / RELIABLE_FACE)
 
 
 def pyramid(height: int, width: int, min_face: float) -> list[list[Window]]:
     """Tile levels from the whole frame down to tiles where a ``min_face`` px face is reliably found.
 
     Level 0 is the whole frame (letterboxed by the detector); each next level's tiles are 1.6x
-    smaller than the last, and the finest level is sized by :func:`finest_side`.
+    smaller than the last, and the finest level is sized by :func:`finest_side`. Levels that would
+    take the pyramid over ``MAX_TILES`` passes (a 4K frame, a panorama) are left out, finest first.
     """
     finest = finest_side(min_face)
     short = min(height, width)
@@ -187,6 +194,10 @@ def pyramid(height: int, width: int, min_face: float) -> list[list[Window]]:
         side = int(side / 1.6)
     if finest < short:
         levels.append(tiles(height, width, finest))
+    elif len(levels) == 1 and 3 * max(height, width) > 4 * short:
+        levels.append(tiles(height, width, short))  # a panorama: at least squares of its height
+    while len(levels) > 1 and sum(len(level) for level in levels) > MAX_TILES:
+        levels.pop()  # a very wide or very large frame: the finest levels go first
     return levels
 
 
