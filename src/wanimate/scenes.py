@@ -263,6 +263,22 @@ def wide_shot(frames: int = 80, fps: float = 20.0) -> Scene:
     return Scene(768, 576, frames, fps, walkers, occluders=((360, 100, 640, 250),))
 
 
+def framed(scene: Scene, width: int, height: int) -> Scene:
+    """``scene`` scaled to ``height`` and centred in a ``width`` x ``height`` frame (the street fills it)."""
+    factor = height / scene.height
+    dx = (width - scene.width * factor) / 2
+
+    def move(walker: Walker) -> Walker:
+        keys = tuple((t, x * factor + dx, y * factor) for t, x, y in walker.keys)
+        return Walker(walker.sprite, round(walker.height * factor), keys, walker.mirror)
+
+    occluders = tuple(
+        (round(x0 * factor + dx), round(y0 * factor), round(x1 * factor + dx), round(y1 * factor))
+        for x0, y0, x1, y1 in scene.occluders
+    )
+    return Scene(width, height, scene.frames, scene.fps, tuple(move(w) for w in scene.walkers), occluders)
+
+
 def sizes_shot(frames: int = 10, fps: float = 20.0) -> Scene:
     """1280x720, one person of each size from 80 px to full height, drifting a few pixels."""
     last = frames - 1

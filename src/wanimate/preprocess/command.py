@@ -204,10 +204,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         compare: bool = typer.Option(
             True, "--compare/--no-compare", help="Also run the earlier single-person finder on the same clip."
         ),
+        clip: str = typer.Option("carphone", "--clip", help="carphone (one performer) or crowd (four people)."),
     ) -> None:
         """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
         from wanimate.bench.preprocess import format_report, run_benchmark
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
-        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory, compare=compare)))
+        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory, compare=compare, clip=clip)))

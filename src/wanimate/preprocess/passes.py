@@ -270,7 +270,7 @@ def second_pass(
             )
         for writer in writers.values():
             writer.close()
-        with timer.stage("preview"):
+        with timer.stage("sheet"):
             Image.fromarray(draw_sheet(sheet_source, motion.people)).save(staging / PEOPLE_SHEET)
     except BaseException:
         for writer in writers.values():
