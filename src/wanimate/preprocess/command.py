@@ -29,8 +29,24 @@ def parse_person(text: str) -> str | int:
     if text.strip().lower() == "auto":
         return "auto"
     if not text.strip().isdigit():
-        raise WanimateError(f"--person must be 'auto' or a number (0 = leftmost), not {text!r}")
+        raise WanimateError(
+            f"--person must be 'auto' or a person id (0 = leftmost; see `wanimate people`), not {text!r}"
+        )
     return int(text)
+
+
+def parse_point(text: str | None) -> tuple[float, float] | None:
+    """``"320,180"`` -> (320.0, 180.0): a pixel of the driving video."""
+    if text is None:
+        return None
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y = (float(v) for v in parts)
+    except ValueError:
+        raise WanimateError(f"--person-at must be X,Y in video pixels (e.g. 320,180), not {text!r}") from None
+    if x < 0 or y < 0:
+        raise WanimateError(f"--person-at must be X,Y in video pixels (0 or more), not {text!r}")
+    return x, y
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -57,7 +73,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         models_dir: Path | None = typer.Option(
             None, "--models-dir", help="Official process_checkpoint folder (vitpose backend)."
         ),
-        person: str = typer.Option("auto", "--person", help="auto (main performer) or N (0 = leftmost)."),
+        person: str = typer.Option(
+            "auto", "--person", help="People: auto (main performer) or an id from `wanimate people` (0 = leftmost)."
+        ),
+        person_at: str | None = typer.Option(
+            None, "--person-at", help="People: the performer is the person at X,Y (video pixels) in their first frame."
+        ),
+        max_people: int = typer.Option(8, "--max-people", help="People: at most this many followed at once."),
+        finder: str = typer.Option(
+            "tiles", "--finder", help="People: tiles (every size) or single (faster, large people only)."
+        ),
+        people_media: bool = typer.Option(
+            False, "--people-media", help="People: also write every person's masks (people_masks.mp4) and face crops."
+        ),
         smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal smoothing of keypoints."),
         preview: bool = typer.Option(False, "--preview", help="Also write preview.mp4 (all materials side by side)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing materials folder."),
@@ -83,6 +111,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "backend": backend,
             "models_dir": models_dir,
             "person": parse_person(person),
+            "person_at": parse_point(person_at),
+            "max_people": max_people,
+            "finder": finder,
+            "people_media": people_media,
             "smooth": smooth,
             "preview": preview,
             "mask_iterations": mask_iterations,
@@ -100,15 +132,45 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             f"at {meta.fps:g} fps)"
         )
 
+    @app.command("people")
+    def people_command(
+        video: str = typer.Argument(..., help="Driving video, or example:crowd."),
+        sheet: Path | None = typer.Option(
+            None, "-o", "--sheet", help="Contact sheet PNG to write (default: VIDEO's name + .people.png here)."
+        ),
+        fps: str = typer.Option("source", "--fps", help="Frame rate to sample at, as preprocess --fps."),
+        max_people: int = typer.Option(8, "--max-people", help="At most this many followed at once."),
+        finder: str = typer.Option("tiles", "--finder", help="tiles (every size) or single (large people only)."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """List the people in a video (id, frames, size) and draw a contact sheet to choose --person from."""
+        from wanimate.examples import resolve_input
+        from wanimate.native_logs import quiet_native_logs
+        from wanimate.preprocess.people_sheet import write_people_sheet
+
+        path = resolve_input(video)
+        target = sheet if sheet is not None else Path(f"{path.stem}.people.png")
+        with quiet_native_logs():
+            lines = write_people_sheet(
+                path, target, fps=parse_fps(fps), max_people=max_people, finder=finder, progress=not quiet
+            )
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"wrote {target}")
+
     @bench_app.command("preprocess")
     def bench_preprocess(
         seconds: float = typer.Option(10.0, "--seconds", help="Length of the 720p test clip."),
         mode: str = typer.Option("animate", "--mode", help="animate or replace."),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."),
+        compare: bool = typer.Option(
+            True, "--compare/--no-compare", help="Also run the earlier single-person finder on the same clip."
+        ),
+        clip: str = typer.Option("carphone", "--clip", help="carphone (one performer) or crowd (four people)."),
     ) -> None:
         """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
         from wanimate.bench.preprocess import format_report, run_benchmark
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
-        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory)))
+        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory, compare=compare, clip=clip)))

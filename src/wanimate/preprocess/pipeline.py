@@ -29,6 +29,7 @@ from wanimate.materials import (
     write_meta,
 )
 from wanimate.materials.folder import FACE_SIZE, Mode
+from wanimate.materials.people import PEOPLE_FACES, write_people
 from wanimate.native_logs import quiet_native_logs
 from wanimate.paths import input_file
 from wanimate.preprocess.face_crop import face_boxes
@@ -43,6 +44,7 @@ from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, outpu
 from wanimate.preprocess.staging import staged_folder
 
 KEYPOINTS_NAME = "keypoints.npz"
+_PORTRAIT_FACE = 24.0  # smallest face looked for in the character image (px): it shows one main person
 
 
 def _pick_main(people: list[Any]) -> Any | None:
@@ -67,6 +69,10 @@ def preprocess(
     backend: str = "mediapipe",
     models_dir: str | Path | None = None,
     person: str | int = "auto",
+    person_at: tuple[float, float] | None = None,
+    max_people: int = 8,
+    finder: str = "tiles",
+    people_media: bool = False,
     smooth: bool = True,
     preview: bool = False,
     mask_iterations: int = 3,
@@ -83,6 +89,10 @@ def preprocess(
     size (the aspect comes from the character image in animate mode and from the video
     in replace mode). Retargeting applies to animate mode only, as in the official code.
     ``pose_workers`` pose backends run side by side in pass 1 (0 = automatic).
+    Everyone in the video is tracked (up to ``max_people`` at once) and written to the
+    ``people`` record; ``person`` (an id or "auto") or ``person_at`` (a source pixel on them in
+    their first frame) chooses the performer; ``people_media`` also writes every person's
+    instance masks and face crops (see docs/materials.md).
     Raises :class:`WanimateError` for anything the user can fix; nothing is left at
     ``output`` unless the whole folder was written.
     """
@@ -94,6 +104,10 @@ def preprocess(
         backend=backend,
         models_dir=str(models_dir) if models_dir is not None else None,
         person=person,
+        person_at=(float(person_at[0]), float(person_at[1])) if person_at is not None else None,
+        max_people=max_people,
+        finder=finder,
+        people_media=people_media,
         smooth=smooth,
         preview=preview,
         mask_iterations=mask_iterations,
@@ -147,6 +161,8 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
             motion.keypoints, reference, settings, (frame_h, frame_w), (height, width)
         )
         boxes = face_boxes(motion.keypoints, (frame_h, frame_w))
+        everyone_faces = {p.id: _face_boxes_or_zeros(p.keypoints, (frame_h, frame_w)) for p in motion.people}
+        everyone_faces[motion.chosen] = np.asarray(boxes, np.float32)
     np.savez(
         staging / KEYPOINTS_NAME,
         driving=driving.astype(np.float32),
@@ -164,13 +180,29 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
             out_fps,
             driving=driving,
             face_boxes=np.asarray(boxes, np.float32),
-            track_boxes=motion.boxes,
+            motion=motion,
+            people_faces={i: b for i, b in everyone_faces.items() if i != motion.chosen}
+            if settings.people_media
+            else {},
             frame_fit=frame_fit,
             out_size=(height, width),
             timer=timer,
             reporter=reporter,
         )
     num_frames = len(driving)
+    face_files = {motion.chosen: MATERIAL_FILES["face"]}
+    if settings.people_media:
+        face_files.update({p.id: f"{PEOPLE_FACES}/face_{p.id}.mp4" for p in motion.people if p.id != motion.chosen})
+    write_people(
+        staging,
+        fps=float(out_fps),
+        source_size=(frame_w, frame_h),
+        chosen=motion.chosen,
+        tracks=motion.people,
+        face_boxes=[everyone_faces[p.id] for p in motion.people],
+        face_files=face_files,
+        masks=settings.people_media,
+    )
     timer.add("total", time.perf_counter() - started)
     provenance = {
         "tool": "wanimate preprocess",
@@ -185,7 +217,11 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
                 "codec": info.codec,
             },
         },
-        "settings": {**settings.__dict__, "area": list(settings.area)},
+        "settings": {
+            **settings.__dict__,
+            "area": list(settings.area),
+            "person_at": list(settings.person_at) if settings.person_at else None,
+        },
         "backend": settings.backend,
         "tracking": motion.summary,
         "keypoints": KEYPOINTS_NAME,
@@ -207,10 +243,25 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
     write_meta(staging, meta)
 
 
+def _face_boxes_or_zeros(keypoints: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """A bystander's face boxes; zeros when their face is never seen (only the performer's must be)."""
+    try:
+        return np.asarray(face_boxes(keypoints, frame_size), np.float32)
+    except WanimateError:
+        return np.zeros((len(keypoints), 4), np.float32)
+
+
 def _reference_pose(pixels: np.ndarray, settings: Settings, image: Path) -> np.ndarray:
     """The character's keypoints in its own pixels; zeros when not needed and not found."""
     models_dir = Path(settings.models_dir) if settings.models_dir else None
-    detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=False)
+    detector = make_backend(
+        settings.backend,
+        models_dir=models_dir,
+        device="cpu",
+        video=False,
+        finder=settings.finder,
+        min_face=_PORTRAIT_FACE,
+    )
     try:
         main = _pick_main(detector.detect(pixels))
     finally:

@@ -21,7 +21,9 @@ class PreprocessOptions(BaseModel):
     fps: float | None = Field(None, gt=0, le=120, description="Resample the driving video; null keeps its rate.")
     area: tuple[int, int] = Field((1280, 720), description="Target pixel area as width, height (aspect is kept).")
     retarget: bool = Field(True, description="Rescale the driver's bones to the character (animate mode).")
-    person: Literal["auto"] | int = Field("auto", description="Which person drives: auto or 0 = leftmost.")
+    person: Literal["auto"] | int = Field(
+        "auto", description="Which person drives: auto, or an id of the people sheet (GET /jobs/{id}/people)."
+    )
 
     @field_validator("area")
     @classmethod
