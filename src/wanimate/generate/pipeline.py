@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from wanimate.errors import WanimateError
-from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator, to_uint8
+from wanimate.generate.engine import (
+    ProgressCallback,
+    ProgressEvent,
+    ResumeState,
+    SegmentGenerator,
+    SegmentOutput,
+    to_uint8,
+)
 from wanimate.generate.runtime import load_device, resolve_vram_budget
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
@@ -68,10 +76,10 @@ def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: fl
 
 
 @dataclass
-class _Prepared:
-    """What a run needs once inputs and weights are checked: the model, the materials, the resume key."""
+class Prepared:
+    """A generation ready to run: the configured model, the materials, the final settings, the resume key."""
 
-    model: Any  # the pipeline, or a MultiAnimateModel
+    model: Any  # the pipeline, or a MultiAnimateModel: what SegmentGenerator takes
     materials: Any  # Materials or CharacterMaterials
     settings: GenerateSettings
     device: torch.device
@@ -84,7 +92,7 @@ def _prepare_animate(
     weights: str | None,
     base: str | None,
     model: LoadedModel | None,
-) -> _Prepared:
+) -> Prepared:
     mats = materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
     settings = dataclasses.replace(settings, mode=mats.mode)
     device = settings.resolved_device()
@@ -100,7 +108,7 @@ def _prepare_animate(
     key = settings.result_key(
         materials=mats.fingerprint(), weights=model.source, layout=model.layout, relight=relight_scale
     )
-    return _Prepared(model.pipeline, mats, settings, device, key)
+    return Prepared(model.pipeline, mats, settings, device, key)
 
 
 def _prepare_multianimate(
@@ -110,7 +118,7 @@ def _prepare_multianimate(
     adapter: str,
     base: str | None,
     model: MultiAnimateModel | None,
-) -> _Prepared:
+) -> Prepared:
     from wanimate.materials.characters import CharacterMaterials, load_character_materials
     from wanimate.multianimate.loading import load_multianimate
 
@@ -130,7 +138,85 @@ def _prepare_multianimate(
         layout=model.layout,
         adapter=model.adapter_source,
     )
-    return _Prepared(model, mats, settings, device, key)
+    return Prepared(model, mats, settings, device, key)
+
+
+def prepare(
+    materials: str | Path | Materials | CharacterMaterials,
+    output: Path,
+    settings: GenerateSettings,
+    *,
+    weights: str | None = None,
+    adapter: str = "auto",
+    base: str | None = None,
+    model: LoadedModel | MultiAnimateModel | None = None,
+) -> Prepared:
+    """Check the request, load (or reuse) the model, configure it, and compute the key of the result."""
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    settings.validate()
+    _check_output(output)
+    if isinstance(settings, MultiAnimateSettings):
+        return _prepare_multianimate(materials, settings, weights, adapter, base, model)  # type: ignore[arg-type]
+    return _prepare_animate(materials, settings, weights, base, model)  # type: ignore[arg-type]
+
+
+def open_work(output: Path, work_dir: str | Path | None, key: str, resume: bool) -> WorkFolder:
+    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), key, resume=resume)
+    if work.discarded:
+        log.warning("discarded %d saved segments made with other inputs or settings", work.discarded)
+    return work
+
+
+def resume_point(
+    work: WorkFolder, num_segments: int, settings: GenerateSettings, notify: ProgressCallback
+) -> tuple[int, ResumeState | None]:
+    """How many segments are finished, and the state to continue from after them."""
+    done = len(work.finished())
+    if not done or done >= num_segments:
+        return done, None
+    last = work.load(done - 1)
+    state = ResumeState(tail=last.tail, rng_state=last.rng_state)
+    if settings.color_correction > 0:
+        from wanimate.generate.color_match import lab_stats
+
+        state.color_reference = lab_stats(work.load(0).frames.numpy())
+    notify(ProgressEvent("resume", segment=done, num_segments=num_segments))
+    return done, state
+
+
+def save_segments(
+    outputs: Iterator[SegmentOutput], work: WorkFolder, num_segments: int, notify: ProgressCallback
+) -> None:
+    for out in outputs:
+        frames = to_uint8(out.frames)
+        work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
+        notify(ProgressEvent("saved", segment=out.segment.index, num_segments=num_segments))
+        del out, frames  # a segment's float frames must not live through the next segment
+
+
+def write_result(
+    work: WorkFolder,
+    output: Path,
+    mats: Materials | CharacterMaterials,
+    num_segments: int,
+    *,
+    audio: bool,
+    save_frames: str | Path | None,
+    keep_work: bool,
+    notify: ProgressCallback,
+) -> None:
+    notify(ProgressEvent("write", num_segments=num_segments))
+    source_audio = mats.meta.audio if audio else None
+    pngs = FrameSequenceWriter(save_frames) if save_frames is not None else None
+    with VideoWriter(output, mats.meta.fps, audio=source_audio) as writer:
+        for frame in work.iter_frames():  # one read of the saved segments feeds both outputs
+            writer.write(frame)
+            if pngs is not None:
+                pngs.write(frame)
+    if not keep_work:
+        work.remove()
+    notify(ProgressEvent("done", num_segments=num_segments))
 
 
 def generate(
@@ -161,48 +247,17 @@ def generate(
     materials: ``weights`` is then the Wan2.1-I2V base (default ``Wan-AI/Wan2.1-I2V-14B-720P``) and
     ``adapter`` the MultiAnimate checkpoint (default: the smallest release that fits the characters).
     """
-    from wanimate.multianimate.settings import MultiAnimateSettings
-
-    settings = settings or GenerateSettings()
-    settings.validate()
     output = Path(output)
-    _check_output(output)
-    if isinstance(settings, MultiAnimateSettings):
-        run = _prepare_multianimate(materials, settings, weights, adapter, base, model)
-    else:
-        run = _prepare_animate(materials, settings, weights, base, model)
-    mats, notify = run.materials, progress or (lambda event: None)
-
-    work = WorkFolder(Path(work_dir) if work_dir else default_work_dir(output), run.key, resume=resume)
-    if work.discarded:
-        log.warning("discarded %d saved segments made with other inputs or settings", work.discarded)
-    generator = SegmentGenerator(run.model, mats, run.settings, run.device, progress=progress)
-    done = len(work.finished())
-    if done < generator.plan.num_segments:
-        state = None
-        if done:
-            last = work.load(done - 1)
-            state = ResumeState(tail=last.tail, rng_state=last.rng_state)
-            if settings.color_correction > 0:
-                from wanimate.generate.color_match import lab_stats
-
-                state.color_reference = lab_stats(work.load(0).frames.numpy())
-            notify(ProgressEvent("resume", segment=done, num_segments=generator.plan.num_segments))
-        for out in generator.run(start=done, resume=state):
-            frames = to_uint8(out.frames)
-            work.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
-            notify(ProgressEvent("saved", segment=out.segment.index, num_segments=generator.plan.num_segments))
-            del out, frames  # a segment's float frames must not live through the next segment
-
-    notify(ProgressEvent("write", num_segments=generator.plan.num_segments))
-    source_audio = mats.meta.audio if audio else None
-    pngs = FrameSequenceWriter(save_frames) if save_frames is not None else None
-    with VideoWriter(output, mats.meta.fps, audio=source_audio) as writer:
-        for frame in work.iter_frames():  # one read of the saved segments feeds both outputs
-            writer.write(frame)
-            if pngs is not None:
-                pngs.write(frame)
-    if not keep_work:
-        work.remove()
-    notify(ProgressEvent("done", num_segments=generator.plan.num_segments))
+    settings = settings or GenerateSettings()
+    run = prepare(materials, output, settings, weights=weights, adapter=adapter, base=base, model=model)
+    notify = progress or (lambda event: None)
+    work = open_work(output, work_dir, run.key, resume)
+    generator = SegmentGenerator(run.model, run.materials, run.settings, run.device, progress=progress)
+    total = generator.plan.num_segments
+    done, state = resume_point(work, total, settings, notify)
+    if done < total:
+        save_segments(generator.run(start=done, resume=state), work, total, notify)
+    write_result(
+        work, output, run.materials, total, audio=audio, save_frames=save_frames, keep_work=keep_work, notify=notify
+    )
     return output
