@@ -67,7 +67,7 @@ class _OneLineHandler(logging.Handler):
         print(prefix + record.getMessage(), file=sys.stderr, flush=True)
 
 
-def _configure_logging() -> None:
+def configure_logging() -> None:
     """Warnings from the stages (``logging.getLogger("wanimate")``) print as one plain line on stderr."""
     if "--debug" not in sys.argv[1:]:
         for name in _QUIET_LOGGERS:
@@ -84,7 +84,7 @@ def _configure_logging() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a :class:`WanimateError` becomes one line on stderr and exit code 2."""
     _debug["on"] = False
-    _configure_logging()
+    configure_logging()
     try:
         app(args=argv, standalone_mode=False)
     except WanimateError as exc:

@@ -1,0 +1,247 @@
+"""``generate`` on N ranks: under ``torchrun``, or spawned here (``wanimate generate --gpus N``).
+
+Every rank loads the model and runs the denoise; rank 0 alone reads and writes the
+work folder and the video, so resuming works exactly as on one GPU (and a run killed
+on 8 GPUs may be resumed on 4, or on 1: the segments do not depend on the layout).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wanimate.errors import WanimateError
+from wanimate.generate.engine import ProgressCallback, ProgressEvent
+from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
+from wanimate.parallel.layout import Layout, ParallelSettings, choose_layout
+from wanimate.parallel.ranks import join_group, launched, leave_group, make_ranks
+
+# Components rank 0 alone uses; the other ranks let them go before the model moves to its device.
+WRITER_ONLY = ("text_encoder", "image_encoder")
+
+
+@dataclass(frozen=True)
+class RankJob:
+    """Everything a rank needs, picklable for the spawn start method."""
+
+    materials: Path
+    output: Path
+    settings: GenerateSettings
+    parallel: ParallelSettings
+    weights: str | None = None  # None: the model's default (settings decide which model)
+    adapter: str = "auto"
+    base: str | None = None
+    work_dir: Path | None = None
+    resume: bool = True
+    keep_work: bool = False
+    save_frames: Path | None = None
+    audio: bool = True
+
+
+def layout_for(
+    transformer: Any, height: int, width: int, settings: GenerateSettings, parallel: ParallelSettings, world: int
+) -> Layout:
+    """The layout for ``world`` ranks, sized from the transformer's heads and the segment's token count."""
+    from wanimate.parallel.plans import plan_for
+
+    plan = plan_for(transformer)
+    return choose_layout(
+        world,
+        guidance=settings.guidance,
+        heads=plan.heads(transformer),
+        tokens=plan.tokens(transformer, settings.segment_frames, height, width),
+        cfg_parallel=parallel.cfg_parallel,
+    )
+
+
+def check_supported(settings: GenerateSettings) -> None:
+    if settings.offload != "none" or settings.vram_budget is not None:
+        raise WanimateError("--offload/--vram-budget do not combine with --gpus; use --fsdp to shard the weights")
+    if settings.cache != "none":
+        raise WanimateError("--cache does not combine with --gpus (each rank would skip steps on its own shard)")
+
+
+def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Path | None:
+    """This process's part of a multi-rank generation; returns the output on rank 0, ``None`` elsewhere.
+
+    Order: join the group → load on the host → drop what only rank 0 uses → shard/hook
+    the transformer → place on this rank's device (inside the generator) → run.
+    """
+    from wanimate.generate.pipeline import open_work, prepare, resume_point, save_segments, write_result
+    from wanimate.models.loading import load_model
+    from wanimate.parallel.engine import parallel_generator
+    from wanimate.parallel.setup import ParallelModel
+
+    check_supported(job.settings)
+    kind = job.settings.resolved_device().type
+    if kind not in ("cuda", "cpu"):
+        raise WanimateError(f"--gpus runs on CUDA GPUs or CPU ranks, not on {kind}")
+    rank, world, _, device = join_group(kind)
+    if kind == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    writer = rank == 0
+    try:
+        settings = dataclasses.replace(job.settings, device=str(device))
+        model = load_model(
+            job.weights or DEFAULT_WEIGHTS, dtype=settings.torch_dtype, device="cpu", base=job.base, progress=writer
+        )
+        if not writer:
+            for name in WRITER_ONLY:
+                setattr(model.pipeline, name, None)
+        prepared = prepare(job.materials, job.output, settings, weights=job.weights, model=model)
+        mats = prepared.materials
+        transformer = model.pipeline.transformer
+        ranks = make_ranks(layout_for(transformer, mats.height, mats.width, settings, job.parallel, world), device)
+        ParallelModel(transformer, ranks, fsdp=job.parallel.fsdp)
+        notify = progress if (progress is not None and writer) else (lambda event: None)
+        generator = parallel_generator(prepared.model, mats, prepared.settings, ranks, progress=notify)
+        work = open_work(job.output, job.work_dir, prepared.key, job.resume) if writer else None
+        total = generator.plan.num_segments
+        done, state = resume_point(work, total, notify) if work is not None else (0, None)
+        done = ranks.share_int(done)
+        outputs = generator.run(start=done, resume=state) if done < total else iter(())
+        if work is not None:
+            save_segments(outputs, work, total, notify)
+        else:
+            for _ in outputs:
+                pass
+        ranks.barrier()
+        if work is None:
+            return None
+        write_result(
+            work,
+            job.output,
+            mats,
+            total,
+            audio=job.audio,
+            save_frames=job.save_frames,
+            keep_work=job.keep_work,
+            notify=notify,
+        )
+        return job.output
+    finally:
+        leave_group()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _spawned(index: int, world: int, port: int, job: RankJob, events: Any) -> None:
+    """Entry point of a spawned rank: environment as torchrun would set it, errors reported in one line."""
+    import warnings
+
+    from wanimate.cli import configure_logging
+
+    os.environ.update(
+        RANK=str(index), WORLD_SIZE=str(world), LOCAL_RANK=str(index), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    configure_logging()  # a spawned rank starts with fresh loggers: as quiet as the command that spawned it
+    warnings.filterwarnings("ignore", message=".*all_gather_tensor.*deprecated", category=FutureWarning)
+    try:
+        generate_rank(job, progress=events.put if index == 0 else None)
+    except WanimateError as exc:
+        events.put(("error", str(exc)))
+        raise SystemExit(exc.exit_code) from None
+
+
+def generate_parallel(job: RankJob, progress: ProgressCallback | None = None) -> Path:
+    """Spawn ``job.parallel.gpus`` ranks on this machine, relay rank 0's progress, and wait for all of them.
+
+    When one rank dies (killed, out of memory, an error) the others are stopped, and
+    the error says that running the same command again resumes.
+    """
+    import torch.multiprocessing as mp
+
+    world = job.parallel.gpus
+    check_supported(job.settings)
+    context = mp.get_context("spawn")
+    events = context.SimpleQueue()
+    procs = mp.start_processes(
+        _spawned, args=(world, free_port(), job, events), nprocs=world, join=False, start_method="spawn"
+    )
+    error: list[str] = []
+    relay = _Relay(events, progress, error)
+    relay.start()
+    try:
+        while not procs.join(timeout=0.5):
+            pass
+    except mp.ProcessExitedException as exc:
+        raise WanimateError(_died(exc, error, world)) from None
+    except mp.ProcessRaisedException as exc:
+        raise WanimateError(f"rank {exc.error_index} failed: {exc.msg.strip().splitlines()[-1]}") from None
+    finally:
+        relay.stop()
+    return job.output
+
+
+def _died(exc: Any, error: list[str], world: int) -> str:
+    if error:
+        return error[0]
+    how = f"signal {exc.signal_name}" if exc.signal_name else f"exit code {exc.exit_code}"
+    return (
+        f"rank {exc.error_index} of {world} stopped ({how}) and the others were stopped; "
+        "run the same command again to resume from the last finished segment"
+    )
+
+
+class _Relay(threading.Thread):
+    """Drains rank 0's events into the caller's progress callback (and keeps the first error line)."""
+
+    def __init__(self, events: Any, progress: ProgressCallback | None, error: list[str]) -> None:
+        super().__init__(name="rank-progress", daemon=True)
+        self.events = events
+        self.progress = progress
+        self.error = error
+        self._finished = threading.Event()
+
+    def run(self) -> None:
+        while not self._finished.is_set() or not self.events.empty():
+            if self.events.empty():
+                self._finished.wait(0.05)
+                continue
+            self._handle(self.events.get())
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, ProgressEvent):
+            if self.progress is not None:
+                self.progress(item)
+        elif isinstance(item, tuple) and item[0] == "error":
+            self.error.append(item[1])
+
+    def stop(self) -> None:
+        self._finished.set()
+        self.join(timeout=5)
+
+
+def run_generation(job: RankJob, progress: ProgressCallback | None = None) -> Path | None:
+    """The one entry point: join ``torchrun``'s ranks, spawn ``--gpus N`` ranks, or run on one device."""
+    if launched():
+        return generate_rank(job, progress)
+    if job.parallel.gpus > 1:
+        return generate_parallel(job, progress)
+    from wanimate.generate.pipeline import generate
+
+    return generate(
+        job.materials,
+        job.output,
+        settings=job.settings,
+        weights=job.weights,
+        adapter=job.adapter,
+        base=job.base,
+        work_dir=job.work_dir,
+        resume=job.resume,
+        keep_work=job.keep_work,
+        save_frames=job.save_frames,
+        audio=job.audio,
+        progress=progress,
+    )
