@@ -37,9 +37,8 @@ def _free_port() -> int:
 def _rank(index: int, world: int, port: int, cases: list[Case], out: Path) -> None:
     os.environ.update(RANK=str(index), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from engine_runs import BASE
-
     from diffusers.models.transformers.transformer_wan_animate import WanAnimateFaceBlockAttnProcessor
+    from engine_runs import BASE
 
     from wanimate.generate.settings import GenerateSettings
     from wanimate.materials import load_materials
