@@ -17,6 +17,7 @@ from rich.console import Console
 from wanimate.errors import WanimateError
 
 COMMAND_MODULES = [
+    "wanimate.batch.command",
     "wanimate.evaluate.command",
     "wanimate.generate.command",
     "wanimate.models.command",

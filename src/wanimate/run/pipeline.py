@@ -60,9 +60,14 @@ def default_work_dir(output: Path) -> Path:
     return output.with_name(f"{output.stem}.wanimate")
 
 
-def _prepare_materials(
+def prepare_materials(
     image: Path, video: Path, work: Path, options: dict[str, Any], notify: RunCallback, progress_bars: bool
 ) -> tuple[Materials, bool]:
+    """The materials for these inputs and options in ``work``: cached when present, else preprocessed now.
+
+    ``options`` includes the mode. A batch runs this as its own CPU task before the GPU task's
+    ``run`` finds the folder cached.
+    """
     from wanimate.preprocess import preprocess
 
     folder = work / f"materials-{materials_key(image, video, options)}"
@@ -90,8 +95,12 @@ def run(
     settings: GenerateSettings | None = None,
     progress: RunCallback | None = None,
     progress_bars: bool = True,
+    gpus: int = 1,
 ) -> RunResult:
-    """Character image + driving video → ``output`` (and the ``compare`` video when asked)."""
+    """Character image + driving video → ``output`` (and the ``compare`` video when asked).
+
+    ``gpus`` above 1 generates on that many ranks of this machine (``wanimate.parallel``).
+    """
     image, video, output = resolve_input(image), resolve_input(video), Path(output)
     for label, path in (("character image", image), ("driving video", video)):
         if not path.is_file():
@@ -108,11 +117,12 @@ def run(
     chosen = choose_backend(backend, weights, settings.device)
 
     options = {"mode": mode, **(preprocess_options or {})}
-    materials, preprocessed = _prepare_materials(image, video, work, options, notify, progress_bars)
+    materials, preprocessed = prepare_materials(image, video, work, options, notify, progress_bars)
 
     if chosen == "wan":
-        from wanimate.generate import generate
         from wanimate.generate.progress import RichProgress
+        from wanimate.parallel.layout import ParallelSettings
+        from wanimate.parallel.run import RankJob, run_generation
 
         def forward(event: ProgressEvent) -> None:
             total = max(event.num_segments * event.num_steps, 1)
@@ -135,13 +145,16 @@ def run(
         if bars is not None:
             bars.__enter__()
         try:
-            generate(
-                materials,
-                output,
-                settings=settings,
-                weights=weights,
-                work_dir=work / "generate",
-                resume=not fresh,
+            run_generation(
+                RankJob(
+                    materials.root,
+                    output,
+                    settings,
+                    ParallelSettings(gpus=gpus),
+                    weights=weights,
+                    work_dir=work / "generate",
+                    resume=not fresh,
+                ),
                 progress=forward,
             )
         finally:
