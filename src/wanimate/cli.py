@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "wanimate.evaluate.command",
     "wanimate.generate.command",
     "wanimate.models.command",
+    "wanimate.parallel.command",
     "wanimate.preprocess.command",
     "wanimate.preview.command",
     "wanimate.run.command",

@@ -84,7 +84,7 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
     if kind not in ("cuda", "cpu"):
         raise WanimateError(f"--gpus runs on CUDA GPUs or CPU ranks, not on {kind}")
     rank, world, _, device = join_group(kind)
-    if kind == "cpu":
+    if kind == "cpu":  # CPU ranks share the cores: one rank per core stands in for one rank per GPU
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     writer = rank == 0
     try:
