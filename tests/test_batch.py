@@ -180,3 +180,15 @@ def test_the_server_dispatches_its_queue_to_ray(ray_cluster, inputs, tmp_path):
     path = tmp_path / "result.mp4"
     path.write_bytes(result.content)
     assert len(frames(path)) == 13
+
+
+def test_batch_command_reports_a_failed_job_and_exits_1(tmp_path, capsys):
+    from wanimate.cli import main
+
+    jobs = write_jobs(tmp_path, [dict(image="nobody.png", video="nothing.mp4", output="o.mp4", **TINY)])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["batch", str(jobs), "--gpus-per-job", "0"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "0 of 1 jobs done, 1 failed" in err and "character image not found" in err
+    assert not (tmp_path / "o.mp4").exists()

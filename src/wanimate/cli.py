@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     _debug["on"] = False
     configure_logging()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(code) returns it here instead of exiting
+            sys.exit(code)
     except WanimateError as exc:
         if _debug["on"]:
             raise

@@ -136,6 +136,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """On Linux, a rank gets SIGKILL when the process that spawned it dies (even by ``kill -9``): no orphans."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _spawned(index: int, world: int, port: int, job: RankJob, events: Any) -> None:
     """Entry point of a spawned rank: environment as torchrun would set it, errors reported in one line."""
     import warnings
@@ -145,6 +155,7 @@ def _spawned(index: int, world: int, port: int, job: RankJob, events: Any) -> No
     os.environ.update(
         RANK=str(index), WORLD_SIZE=str(world), LOCAL_RANK=str(index), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
+    _die_with_parent()
     configure_logging()  # a spawned rank starts with fresh loggers: as quiet as the command that spawned it
     warnings.filterwarnings("ignore", message=".*all_gather_tensor.*deprecated", category=FutureWarning)
     try:
@@ -176,6 +187,7 @@ def generate_parallel(job: RankJob, progress: ProgressCallback | None = None) ->
         while not procs.join(timeout=0.5):
             pass
     except mp.ProcessExitedException as exc:
+        relay.stop()  # drain first: a rank's own error line may still be in the queue
         raise WanimateError(_died(exc, error, world)) from None
     except mp.ProcessRaisedException as exc:
         raise WanimateError(f"rank {exc.error_index} failed: {exc.msg.strip().splitlines()[-1]}") from None
