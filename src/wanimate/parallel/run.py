@@ -74,11 +74,15 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
     Order: join the group → load on the host → drop what only rank 0 uses → shard/hook
     the transformer → place on this rank's device (inside the generator) → run.
     """
+    import warnings
+
     from wanimate.generate.pipeline import open_work, prepare, resume_point, save_segments, write_result
     from wanimate.models.loading import load_model
     from wanimate.parallel.engine import parallel_generator
     from wanimate.parallel.setup import ParallelModel
 
+    # diffusers' CP gather calls a torch collective torch has deprecated; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".*all_gather_tensor.*deprecated", category=FutureWarning)
     check_supported(job.settings)
     kind = job.settings.resolved_device().type
     if kind not in ("cuda", "cpu"):
@@ -148,8 +152,6 @@ def _die_with_parent() -> None:
 
 def _spawned(index: int, world: int, port: int, job: RankJob, events: Any) -> None:
     """Entry point of a spawned rank: environment as torchrun would set it, errors reported in one line."""
-    import warnings
-
     from wanimate.cli import configure_logging
 
     os.environ.update(
@@ -157,7 +159,6 @@ def _spawned(index: int, world: int, port: int, job: RankJob, events: Any) -> No
     )
     _die_with_parent()
     configure_logging()  # a spawned rank starts with fresh loggers: as quiet as the command that spawned it
-    warnings.filterwarnings("ignore", message=".*all_gather_tensor.*deprecated", category=FutureWarning)
     try:
         generate_rank(job, progress=events.put if index == 0 else None)
     except WanimateError as exc:
