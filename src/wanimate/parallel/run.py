@@ -8,6 +8,7 @@ on 8 GPUs may be resumed on 4, or on 1: the segments do not depend on the layout
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import socket
 import threading
@@ -20,9 +21,10 @@ import torch
 from wanimate.errors import WanimateError
 from wanimate.generate.engine import ProgressCallback, ProgressEvent
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
-from wanimate.parallel.layout import Layout, ParallelSettings, choose_layout
+from wanimate.parallel.layout import Layout, ParallelSettings, choose_layout, even_alternatives
 from wanimate.parallel.ranks import join_group, launched, leave_group, make_ranks
 
+log = logging.getLogger("wanimate")
 # Components rank 0 alone uses; the other ranks let them go before the model moves to its device.
 WRITER_ONLY = ("text_encoder", "image_encoder")
 
@@ -46,19 +48,36 @@ class RankJob:
 
 
 def layout_for(
-    transformer: Any, height: int, width: int, settings: GenerateSettings, parallel: ParallelSettings, world: int
+    transformer: Any,
+    height: int,
+    width: int,
+    settings: GenerateSettings,
+    parallel: ParallelSettings,
+    world: int,
+    *,
+    notify: bool = False,
 ) -> Layout:
-    """The layout for ``world`` ranks, sized from the transformer's heads and the segment's token count."""
+    """The layout for ``world`` ranks, sized from the transformer's heads and the segment's token count.
+
+    ``notify``: say (once, from rank 0) when Ulysses must split unevenly, and which rank counts would not.
+    """
     from wanimate.parallel.plans import plan_for
 
     plan = plan_for(transformer)
-    return choose_layout(
-        world,
-        guidance=settings.guidance,
-        heads=plan.heads(transformer),
-        tokens=plan.tokens(transformer, settings.segment_frames, height, width),
-        cfg_parallel=parallel.cfg_parallel,
+    heads, tokens = plan.heads(transformer), plan.tokens(transformer, settings.segment_frames, height, width)
+    layout = choose_layout(
+        world, guidance=settings.guidance, heads=heads, tokens=tokens, cfg_parallel=parallel.cfg_parallel
     )
+    if notify and layout.uneven:
+        log.warning(
+            "%d heads and %d tokens per segment do not both divide by %d sequence shards: using uneven Ulysses "
+            "(exact, a little slower); --gpus %s would divide evenly",
+            heads,
+            tokens,
+            layout.ulysses,
+            even_alternatives(layout, heads, tokens),
+        )
+    return layout
 
 
 def check_supported(settings: GenerateSettings) -> None:
@@ -102,7 +121,8 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
         prepared = prepare(job.materials, job.output, settings, weights=job.weights, model=model)
         mats = prepared.materials
         transformer = model.pipeline.transformer
-        ranks = make_ranks(layout_for(transformer, mats.height, mats.width, settings, job.parallel, world), device)
+        layout = layout_for(transformer, mats.height, mats.width, settings, job.parallel, world, notify=writer)
+        ranks = make_ranks(layout, device)
         ParallelModel(transformer, ranks, fsdp=job.parallel.fsdp)
         notify = progress if (progress is not None and writer) else (lambda event: None)
         generator = parallel_generator(prepared.model, mats, prepared.settings, ranks, progress=notify)

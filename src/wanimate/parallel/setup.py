@@ -7,17 +7,12 @@ place that makes them, in one order: FSDP sharding (optional) → context-parall
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
 from wanimate.errors import WanimateError
-from wanimate.parallel.layout import even_alternatives
 from wanimate.parallel.plans import plan_for
 from wanimate.parallel.ranks import Ranks, host_counts_as_one_accelerator
 from wanimate.parallel.shard import SequenceShard
-
-log = logging.getLogger("wanimate")
 
 
 class ParallelModel:
@@ -52,21 +47,6 @@ class ParallelModel:
             group=self.ranks.mesh["ulysses"].get_group(),
         )
         self.plan.install(self.transformer, self.shard)
-
-
-def check_uneven(transformer: torch.nn.Module, ranks: Ranks, tokens: int) -> None:
-    """Say once (rank 0) when Ulysses has to pad heads or split tokens unevenly, and what would divide."""
-    layout = ranks.layout
-    if layout.uneven and ranks.writer:
-        heads = plan_for(transformer).heads(transformer)
-        log.warning(
-            "%d heads and %d tokens per segment do not divide by %d sequence shards: using uneven Ulysses "
-            "(exact, a little slower); --gpus %s would divide evenly",
-            heads,
-            tokens,
-            layout.ulysses,
-            even_alternatives(layout, heads, tokens),
-        )
 
 
 def shard_weights(transformer: torch.nn.Module, ranks: Ranks) -> None:
