@@ -48,8 +48,10 @@ PREPROCESS_FIELDS: dict[str, Callable[[Any], Any]] = {
 }
 _SETTINGS_TYPES = {f.name: f.type for f in dataclasses.fields(GenerateSettings)}
 SETTINGS_FIELDS = ("steps", "guidance", "shift", "seed", "segment_frames", "overlap", "dtype", "prompt",
-                   "negative_prompt", "clip_input", "batch_cfg", "attention", "relight", "relight_scale")  # fmt: skip
-_CONVERT = {"int": int, "float": float, "str": str, "bool": _bool, "bool | None": _bool}
+                   "negative_prompt", "clip_input", "batch_cfg", "attention", "relight", "relight_scale", "sampler",
+                   "color_correction")  # fmt: skip
+_CONVERT = {"int": int, "float": float, "str": str, "bool": _bool, "bool | None": _bool, "Sampler": str,
+            "ClipInput": str}  # fmt: skip
 JOB_FIELDS = ("image", "video", "output", "mode", "name", "backend", "weights", "work_dir", "gpus")
 
 

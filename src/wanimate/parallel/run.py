@@ -128,7 +128,7 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
         generator = parallel_generator(prepared.model, mats, prepared.settings, ranks, progress=notify)
         work = open_work(job.output, job.work_dir, prepared.key, job.resume) if writer else None
         total = generator.plan.num_segments
-        done, state = resume_point(work, total, notify) if work is not None else (0, None)
+        done, state = resume_point(work, total, prepared.settings, notify) if work is not None else (0, None)
         done = ranks.share_int(done)
         outputs = generator.run(start=done, resume=state) if done < total else iter(())
         if work is not None:
