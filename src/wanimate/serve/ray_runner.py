@@ -74,6 +74,7 @@ class RayRunner:
         if settings is not None:
             kwargs["settings"] = dataclasses.replace(settings, device="cuda" if self.gpus_per_job else "cpu")
         kwargs["progress_bars"] = False
+        kwargs["gpus"] = max(1, self.gpus_per_job)  # several GPUs per job: that job is sequence parallel
         resources = {"num_gpus": self.gpus_per_job, "num_cpus": 1}
         task = run_job.options(max_retries=MAX_RETRIES, **resources).remote(image, video, output, box, kwargs)
         try:
