@@ -1,7 +1,9 @@
 """Spawned CPU ranks (gloo on 127.0.0.1) that run several engine cases in one process group.
 
 Process start-up dominates on a 2-core machine, so one group of ranks runs every case
-of a test module; rank 0 saves each case's float frames for the test to compare.
+of a test module; rank 0 saves each case's float frames for the test to compare. A
+``job`` case goes through ``generate_rank`` (what ``generate --gpus N`` runs on each rank:
+loading, the work folder, the video); it leaves the process group, so it comes last.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 RANK_TIMEOUT_S = 300
+MULTIANIMATE_BASE = dict(segment_frames=9, prompt="w1 w2", negative_prompt="w4", dtype="fp32", device="cpu")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,34 @@ class Case:
     cfg_parallel: str = "auto"
     fsdp: bool = False
     stock_face: bool = False  # keep diffusers' face processors (with the CP config enable_parallelism gives them)
+    multianimate: bool = False  # N-character materials, a random MultiAnimate model (3 characters)
+    job: bool = False  # through generate_rank into <out>/<name>.mp4, work kept
+
+
+def settings_of(case: Case) -> Any:
+    """The settings the case runs with, on one rank or several."""
+    from engine_runs import BASE
+
+    from wanimate.generate.settings import GenerateSettings
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    if case.multianimate:
+        return MultiAnimateSettings(**{**MULTIANIMATE_BASE, **case.settings})
+    return GenerateSettings(**{**BASE, **case.settings})
+
+
+def model_of(case: Case) -> tuple[Any, Any, Any]:
+    """A fresh random model of the case (the same on every rank), its materials and its transformer."""
+    from wanimate.materials import load_materials
+    from wanimate.materials.characters import load_character_materials
+    from wanimate.models.factory import build_pipeline
+    from wanimate.multianimate.loading import load_multianimate
+
+    if case.multianimate:
+        model = load_multianimate(f"random:{case.model}", "random:3", dtype=torch.float32, progress=False)
+        return model, load_character_materials(case.materials), model.pipeline.transformer
+    pipe = build_pipeline(case.model)
+    return pipe, load_materials(case.materials), pipe.transformer
 
 
 def _free_port() -> int:
@@ -38,31 +70,32 @@ def _rank(index: int, world: int, port: int, cases: list[Case], out: Path) -> No
     os.environ.update(RANK=str(index), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     from diffusers.models.transformers.transformer_wan_animate import WanAnimateFaceBlockAttnProcessor
-    from engine_runs import BASE
 
-    from wanimate.generate.settings import GenerateSettings
-    from wanimate.materials import load_materials
-    from wanimate.models.factory import build_pipeline
     from wanimate.parallel.engine import parallel_generator
     from wanimate.parallel.layout import ParallelSettings
     from wanimate.parallel.ranks import join_group, leave_group, make_ranks
-    from wanimate.parallel.run import layout_for
+    from wanimate.parallel.run import RankJob, generate_rank, layout_for
     from wanimate.parallel.setup import ParallelModel
 
     _, _, _, device = join_group("cpu")
     try:
         for case in cases:
-            settings = GenerateSettings(**{**BASE, **case.settings})
-            materials = load_materials(case.materials)
-            pipe = build_pipeline(case.model)
-            parallel = ParallelSettings(gpus=world, cfg_parallel=case.cfg_parallel)
-            layout = layout_for(pipe.transformer, materials.height, materials.width, settings, parallel, world)
+            settings = settings_of(case)
+            parallel = ParallelSettings(gpus=world, cfg_parallel=case.cfg_parallel, fsdp=case.fsdp)
+            if case.job:
+                weights = f"random:{case.model}"
+                job = RankJob(case.materials, out / f"{case.name}.mp4", settings, parallel, weights=weights,
+                              adapter="random:3", keep_work=True, audio=False)  # fmt: skip
+                generate_rank(job)
+                continue
+            pipe, materials, transformer = model_of(case)
+            layout = layout_for(transformer, materials.height, materials.width, settings, parallel, world)
             ranks = make_ranks(layout, device)
-            ParallelModel(pipe.transformer, ranks, fsdp=case.fsdp)
+            ParallelModel(transformer, ranks, fsdp=case.fsdp)
             if case.stock_face:
-                for adapter in pipe.transformer.face_adapter:
+                for adapter in transformer.face_adapter:
                     stock = WanAnimateFaceBlockAttnProcessor()
-                    stock._parallel_config = pipe.transformer._parallel_config
+                    stock._parallel_config = transformer._parallel_config
                     adapter.set_processor(stock)
             generator = parallel_generator(pipe, materials, settings, ranks)
             frames = [o.frames for o in generator.run()]

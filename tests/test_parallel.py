@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 import torch
 from engine_runs import run_engine
-from parallel_ranks import Case, run_on_ranks
+from parallel_ranks import Case, model_of, run_on_ranks, settings_of
 from safetensors.torch import load_file
 
 from wanimate.errors import WanimateError
 from wanimate.generate import GenerateSettings, generate
+from wanimate.generate.engine import SegmentGenerator
 from wanimate.materials import load_materials
-from wanimate.materials.synthetic import write_materials
+from wanimate.materials.synthetic import write_character_materials, write_materials
 from wanimate.models.factory import build_pipeline
 from wanimate.parallel.layout import ParallelSettings, choose_layout
 from wanimate.parallel.run import RankJob, run_generation
@@ -38,10 +39,17 @@ STEPS = dict(steps=2)
 def materials(tmp_path_factory):
     root = tmp_path_factory.mktemp("parallel-materials")
     # 25 frames = 3 segments of 9; 32x32 gives 16 tokens per segment (even on 2 ranks, uneven on 3).
-    return {mode: write_materials(root / mode, num_frames=25, mode=mode) for mode in ("animate", "replace")}
+    folders = {mode: write_materials(root / mode, num_frames=25, mode=mode) for mode in ("animate", "replace")}
+    # MultiAnimate: 2 characters, 17 frames = 2 segments of 9 (the second continues from the first's last frame).
+    folders["characters"] = write_character_materials(root / "characters", characters=2, num_frames=17)
+    return folders
 
 
 def _reference(case: Case) -> np.ndarray:
+    if case.multianimate:
+        model, mats, _ = model_of(case)
+        generator = SegmentGenerator(model, mats, settings_of(case), torch.device("cpu"))
+        return torch.cat([out.frames for out in generator.run()]).numpy()
     return run_engine(build_pipeline(case.model), load_materials(case.materials), **case.settings)
 
 
@@ -50,30 +58,53 @@ def _check(cases: list[Case], out: Path, one_thread) -> dict[str, float]:
     for case in cases:
         ref = _reference(case)
         got = np.load(out / f"{case.name}.npy")
-        assert got.shape == ref.shape == (25, 32, 32, 3)
+        assert got.shape == ref.shape == ((17, 32, 48, 3) if case.multianimate else (25, 32, 32, 3))
         errors[case.name] = float(np.abs(got - ref).max())
     return errors
 
 
-def test_two_ranks_equal_one_in_both_modes_with_and_without_cfg_parallel(materials, tmp_path, one_thread):
-    a, r = materials["animate"], materials["replace"]
+def _same_segments(one: Path, many: Path, count: int) -> None:
+    """Two work folders hold the same segments: same random state, float tails within TOLERANCE, uint8 ±1."""
+    for index in range(count):
+        a, b = load_file(str(one / f"{index:05d}.safetensors")), load_file(str(many / f"{index:05d}.safetensors"))
+        assert torch.equal(a["rng_state"], b["rng_state"])
+        assert (a["tail"] - b["tail"]).abs().max() <= TOLERANCE  # the decoded float frames
+        assert (a["frames"].int() - b["frames"].int()).abs().max() <= 1  # uint8: at most one rounding step
+
+
+def test_two_ranks_equal_one_for_both_models_with_and_without_cfg_parallel(materials, tmp_path, one_thread):
+    a, r, c = materials["animate"], materials["replace"], materials["characters"]
+    multi = dict(steps=2, guidance=1.5)
     cases = [
         Case("ulysses-animate", a, dict(STEPS, guidance=1.0)),
         Case("cfg-parallel-replace", r, dict(STEPS, guidance=2.0), cfg_parallel="on"),
         Case("ulysses-batched-cfg-animate", a, dict(STEPS, guidance=2.0), cfg_parallel="off"),
         Case("ulysses-fsdp-replace", r, dict(STEPS, guidance=1.0), fsdp=True),
         Case("stock-face-processors", a, dict(STEPS, guidance=1.0), stock_face=True),
+        Case("multianimate-ulysses", c, dict(steps=2, guidance=1.0), multianimate=True),
+        Case("multianimate-cfg-parallel", c, multi, cfg_parallel="on", multianimate=True),
+        Case("multianimate-ulysses-batched-cfg", c, multi, cfg_parallel="off", multianimate=True),
+        # Last: what `generate --gpus 2 --model multianimate` runs on each rank (loading, work folder, video), FSDP on.
+        Case("multianimate-job", c, multi, multianimate=True, fsdp=True, job=True),
     ]
     run_on_ranks(2, cases, tmp_path)
-    layouts = {c.name: (tmp_path / f"{c.name}.layout").read_text() for c in cases}
-    assert layouts["ulysses-animate"] == "2 ranks: Ulysses x2"
-    assert layouts["cfg-parallel-replace"] == "2 ranks: CFG parallel (cond | uncond)"
-    errors = _check(cases, tmp_path, one_thread)
+    engine_cases = [case for case in cases if not case.job]
+    layouts = {c.name: (tmp_path / f"{c.name}.layout").read_text() for c in engine_cases}
+    assert layouts["ulysses-animate"] == layouts["multianimate-ulysses"] == "2 ranks: Ulysses x2"
+    cfg_split = "2 ranks: CFG parallel (cond | uncond)"
+    assert layouts["cfg-parallel-replace"] == layouts["multianimate-cfg-parallel"] == cfg_split
+    errors = _check(engine_cases, tmp_path, one_thread)
     for name, error in errors.items():
         if name != "stock-face-processors":
             assert error <= TOLERANCE, (name, error)
     # The trap the frame-local face processor avoids: diffusers' own face attention on a shard mixes frames.
     assert errors["stock-face-processors"] > 1e-2
+
+    job = cases[-1]
+    one = tmp_path / "one.mp4"
+    generate(c, one, settings=settings_of(job), weights="random:tiny", adapter="random:3", keep_work=True, audio=False)
+    assert (tmp_path / "multianimate-job.mp4").is_file()
+    _same_segments(tmp_path / "one.work" / "segments", tmp_path / "multianimate-job.work" / "segments", 2)
 
 
 def test_three_ranks_uneven_shards_equal_one(materials, tmp_path, one_thread):
@@ -166,12 +197,7 @@ def test_killed_rank_then_resumed_run_equals_one_process(tmp_path, one_thread):
     assert resumed.returncode == 0, resumed.stderr
     for name, stamp in stamps.items():  # finished segments were not recomputed
         assert (segments / name).stat().st_mtime_ns == stamp
-    one, two = tmp_path / "one.work" / "segments", segments
-    for index in range(4):
-        a, b = load_file(str(one / f"{index:05d}.safetensors")), load_file(str(two / f"{index:05d}.safetensors"))
-        assert torch.equal(a["rng_state"], b["rng_state"])
-        assert (a["tail"] - b["tail"]).abs().max() <= TOLERANCE  # the decoded float frames
-        assert (a["frames"].int() - b["frames"].int()).abs().max() <= 1  # uint8: at most one rounding step
+    _same_segments(tmp_path / "one.work" / "segments", segments, 4)
 
 
 def _alive(pid: int) -> bool:

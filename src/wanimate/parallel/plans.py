@@ -2,9 +2,12 @@
 
 A plan says where diffusers' hooks split the sequence across Ulysses ranks and where
 they gather it back, plus whatever the model needs beyond that (Wan-Animate: its face
-adapters). A second model (MultiAnimate) plugs in by registering its own
-:class:`TransformerPlan` under its class name; nothing else in the parallel layer
-knows which model it drives.
+adapters). Both transformers start from diffusers' own plan for ``WanTransformer3DModel``:
+Wan-Animate adds frame-local face attention; MultiAnimate's base (Wan2.1-I2V) needs nothing
+more, since its pose/identity condition is added to the patch embedding's output, before the
+split at block 0 (:mod:`wanimate.multianimate.condition`). A model plugs in by registering a
+:class:`TransformerPlan` under its class name; nothing else in the parallel layer knows which
+model it drives.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 
 from wanimate.errors import WanimateError
 from wanimate.parallel.face import FrameLocalFaceProcessor
@@ -38,50 +40,61 @@ class TransformerPlan:
     tokens: Callable[[torch.nn.Module, int, int, int], int]
 
 
-def _animate_cp_plan(uneven: bool) -> dict[str, Any]:
-    """Wan's plan without its ``""`` entry (Animate's timestep is 1-D, nothing to split there).
+def _wan_cp_plan(uneven: bool) -> dict[str, Any]:
+    """diffusers' ``WanTransformer3DModel._cp_plan`` without its ``""`` entry (both models' timestep is 1-D).
 
     RoPE's cos/sin and the token sequence entering block 0 are split on the sequence
     dimension; ``proj_out``'s output is gathered. The text+CLIP context is not split
-    (cross-attention: local queries against the full context). The pose embedding is
-    added before the flatten, so it arrives already inside the split sequence. With
-    uneven shards ``proj_out`` is gathered by :func:`gather_unevenly` instead.
+    (cross-attention: local queries against the full context). Wan-Animate's pose embedding
+    and MultiAnimate's condition are added before the flatten, so they arrive already inside
+    the split sequence. With uneven shards ``proj_out`` is gathered by :func:`gather_unevenly`
+    instead.
     """
-    plan: dict[str, Any] = {
-        "rope": {
-            0: ContextParallelInput(split_dim=1, expected_dims=4, split_output=True),
-            1: ContextParallelInput(split_dim=1, expected_dims=4, split_output=True),
-        },
-        "blocks.0": {"hidden_states": ContextParallelInput(split_dim=1, expected_dims=3, split_output=False)},
-    }
-    if not uneven:
-        plan["proj_out"] = ContextParallelOutput(gather_dim=1, expected_dims=3)
-    return plan
+    from diffusers import WanTransformer3DModel
+
+    skip = {"", "proj_out"} if uneven else {""}
+    return {name: entry for name, entry in WanTransformer3DModel._cp_plan.items() if name not in skip}
+
+
+def _track(transformer: torch.nn.Module, shard: SequenceShard) -> None:
+    track_shard(transformer, shard)
+    if shard.uneven:
+        gather_unevenly(transformer.proj_out, shard)
 
 
 def _animate_install(transformer: torch.nn.Module, shard: SequenceShard) -> None:
     """Frame-local face attention in every adapter (``enable_parallelism`` gave them a CP config: wrong)."""
-    track_shard(transformer, shard)
-    if shard.uneven:
-        gather_unevenly(transformer.proj_out, shard)
+    _track(transformer, shard)
     for adapter in transformer.face_adapter:
         backend = getattr(adapter.processor, "_attention_backend", None)
         adapter.set_processor(FrameLocalFaceProcessor(shard, backend))
 
 
-def _animate_tokens(transformer: torch.nn.Module, frames: int, height: int, width: int) -> int:
-    """Tokens per segment: (latent frames + the reference frame) × patches per frame."""
-    p_t, p_h, p_w = transformer.config.patch_size
-    latent_frames = (frames - 1) // VAE_STRIDE[0] + 1 + 1
-    return (latent_frames // p_t) * (height // VAE_STRIDE[1] // p_h) * (width // VAE_STRIDE[2] // p_w)
+def _tokens(extra_frames: int) -> Callable[[torch.nn.Module, int, int, int], int]:
+    """Tokens per segment: (latent frames + ``extra_frames``) × patches per frame."""
+
+    def tokens(transformer: torch.nn.Module, frames: int, height: int, width: int) -> int:
+        p_t, p_h, p_w = transformer.config.patch_size
+        latent_frames = (frames - 1) // VAE_STRIDE[0] + 1 + extra_frames
+        return (latent_frames // p_t) * (height // VAE_STRIDE[1] // p_h) * (width // VAE_STRIDE[2] // p_w)
+
+    return tokens
 
 
 PLANS: dict[str, TransformerPlan] = {
+    # Wan2.2-Animate: the reference image is one more latent frame.
     "WanAnimateTransformer3DModel": TransformerPlan(
-        cp_plan=_animate_cp_plan,
+        cp_plan=_wan_cp_plan,
         install=_animate_install,
         heads=lambda t: t.config.num_attention_heads,
-        tokens=_animate_tokens,
+        tokens=_tokens(extra_frames=1),
+    ),
+    # MultiAnimate's Wan2.1-I2V base: the first frame is given through the channels, not a frame more.
+    "WanTransformer3DModel": TransformerPlan(
+        cp_plan=_wan_cp_plan,
+        install=_track,
+        heads=lambda t: t.config.num_attention_heads,
+        tokens=_tokens(extra_frames=0),
     ),
 }
 

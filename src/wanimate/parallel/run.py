@@ -87,6 +87,36 @@ def check_supported(settings: GenerateSettings) -> None:
         raise WanimateError("--cache does not combine with --gpus (each rank would skip steps on its own shard)")
 
 
+def load_on_host(job: RankJob, writer: bool) -> tuple[Any, Any]:
+    """The job's model loaded on the host, and its materials (a path, or the loaded N-character folder).
+
+    The settings' class says which model: :class:`~wanimate.multianimate.settings.MultiAnimateSettings`
+    loads MultiAnimate (the characters, read first, choose its checkpoint), anything else Wan2.2-Animate.
+    Ranks other than 0 drop the encoders only rank 0 runs before the model moves to their device.
+    """
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    dtype = job.settings.torch_dtype
+    materials: Any = job.materials
+    if isinstance(job.settings, MultiAnimateSettings):
+        from wanimate.materials.characters import load_character_materials
+        from wanimate.multianimate.loading import load_multianimate
+
+        materials = load_character_materials(job.materials)
+        model: Any = load_multianimate(
+            job.weights, job.adapter, characters=materials.characters, dtype=dtype, progress=writer, base=job.base
+        )
+    else:
+        from wanimate.models.loading import load_model
+
+        weights = job.weights or DEFAULT_WEIGHTS
+        model = load_model(weights, dtype=dtype, device="cpu", base=job.base, progress=writer)
+    if not writer:
+        for name in WRITER_ONLY:
+            setattr(model.pipeline, name, None)
+    return model, materials
+
+
 def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Path | None:
     """This process's part of a multi-rank generation; returns the output on rank 0, ``None`` elsewhere.
 
@@ -96,7 +126,6 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
     import warnings
 
     from wanimate.generate.pipeline import open_work, prepare, resume_point, save_segments, write_result
-    from wanimate.models.loading import load_model
     from wanimate.parallel.engine import parallel_generator
     from wanimate.parallel.setup import ParallelModel
 
@@ -112,13 +141,10 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
     writer = rank == 0
     try:
         settings = dataclasses.replace(job.settings, device=str(device))
-        model = load_model(
-            job.weights or DEFAULT_WEIGHTS, dtype=settings.torch_dtype, device="cpu", base=job.base, progress=writer
+        model, materials = load_on_host(job, writer)
+        prepared = prepare(
+            materials, job.output, settings, weights=job.weights, adapter=job.adapter, base=job.base, model=model
         )
-        if not writer:
-            for name in WRITER_ONLY:
-                setattr(model.pipeline, name, None)
-        prepared = prepare(job.materials, job.output, settings, weights=job.weights, model=model)
         mats = prepared.materials
         transformer = model.pipeline.transformer
         layout = layout_for(transformer, mats.height, mats.width, settings, job.parallel, world, notify=writer)
