@@ -34,12 +34,17 @@ def inputs(carphone_video, astronaut_image, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
-    """A Ray head on this machine: 2 CPUs, a small object store, no dashboard; shut down after the module."""
+    """A Ray head on this machine: 2 CPUs, a small object store, no dashboard; shut down after the module.
+
+    It also declares 2 GPUs with no device behind them: a job that takes them runs on that many CPU ranks
+    (``device`` ``auto`` resolves to the CPU on the worker), which is how the multi-GPU dispatch is tested here.
+    """
     import ray  # the cluster extra is part of the test extra: a missing Ray fails here, it is not skipped
 
     os.environ["RAY_AUTH_MODE"] = "disabled"  # no token written to the home folder; loopback only
     ray.init(
         num_cpus=2,
+        num_gpus=2,
         object_store_memory=80 * 1024**2,
         include_dashboard=False,
         log_to_driver=False,
@@ -151,14 +156,26 @@ def test_a_killed_ray_worker_is_retried_and_resumes(ray_cluster, inputs, tmp_pat
     assert np.array_equal(frames(tmp_path / "ray" / "slow.mp4"), frames(tmp_path / "local" / "slow.mp4"))
 
 
-def test_the_server_dispatches_its_queue_to_ray(ray_cluster, inputs, tmp_path):
+def _spawned_ranks(pid: int) -> int:
+    """How many ``multiprocessing`` spawn children (the ranks of ``--gpus N``) process ``pid`` has now."""
+    import psutil
+
+    try:
+        children = psutil.Process(pid).children()
+        return sum("spawn_main" in " ".join(child.cmdline()) for child in children)
+    except psutil.Error:  # the process or a child ended while being looked at
+        return 0
+
+
+def test_the_server_dispatches_its_queue_to_ray_on_two_ranks(ray_cluster, inputs, tmp_path):
+    """``serve --ray --gpus-per-job 2``: the job runs on a Ray worker, split over two ranks it spawns."""
     import httpx
 
     from wanimate.serve.config import ServeConfig
     from wanimate.serve.server import BackgroundServer
 
     image, video = inputs
-    config = ServeConfig(data_dir=tmp_path / "serve", ray_address=ray_cluster, gpus_per_job=0, gpu_jobs=1)
+    config = ServeConfig(data_dir=tmp_path / "serve", ray_address=ray_cluster, gpus_per_job=2, gpu_jobs=1)
     options = {"backend": "wan", "weights": "random:tiny", "steps": 2, "segment_frames": 5, "dtype": "fp32",
                "prompt": "w1 w2", "preprocess": {"area": [64, 64]}}  # fmt: skip
     with BackgroundServer(config) as server:
@@ -166,14 +183,18 @@ def test_the_server_dispatches_its_queue_to_ray(ray_cluster, inputs, tmp_path):
         response = httpx.post(f"{server.url}/jobs", files=files, data={"options": json.dumps(options)}, timeout=60)
         assert response.status_code == 201, response.text
         job_id = response.json()["id"]
-        store = server.app.state.store
-        deadline = time.monotonic() + 300
+        store, lease = server.app.state.store, config.jobs_dir / job_id / "work" / "lease.lock"
+        ranks, deadline = 0, time.monotonic() + 300
         while time.monotonic() < deadline and not store.get(job_id).terminal:
+            pid = WorkLease(lease.parent, job_id).holder().get("pid")  # {} while the line is being written
+            if pid is not None:
+                ranks = max(ranks, _spawned_ranks(pid))
             time.sleep(0.2)
         job = store.get(job_id)
         assert job.state == "done", job.error
-        holder = json.loads((config.jobs_dir / job_id / "work" / "lease.lock").read_text())
+        holder = json.loads(lease.read_text())
         assert holder["pid"] not in (os.getpid(), server.app.state.supervisor.pid)  # a Ray worker ran it
+        assert ranks == 2  # ... on the two ranks it spawned
         events = [e for _, e in store.events(job_id) if e["stage"] == "generate"]
         assert {e["segment"] for e in events} == {0, 1, 2} and events[-1]["num_segments"] == 3  # relayed progress
         result = httpx.get(f"{server.url}/jobs/{job_id}/result", timeout=30)

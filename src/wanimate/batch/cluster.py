@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wanimate.batch.jobs import BatchJob
-from wanimate.batch.tasks import JobStatus, generate_job, preprocess_job
+from wanimate.batch.tasks import JobStatus, generate_job, job_device, preprocess_job
 from wanimate.errors import WanimateError
 
 POLL_S = 0.5
@@ -102,13 +102,14 @@ def run_on_ray(
         )
     board_cls, preprocess, generate = _remote()
     board = board_cls.remote()
-    device = "cuda" if gpus_per_job else "cpu"
     pending: dict[Any, str] = {}
     for job in jobs:
         gpus = job.gpus if job.gpus is not None else gpus_per_job
         materials = preprocess.options(num_cpus=cpus_per_preprocess, max_retries=max_retries).remote(job, board)
         resources = {"num_gpus": gpus, "num_cpus": 1} if gpus else {"num_gpus": 0, "num_cpus": 1}
-        task = generate.options(max_retries=max_retries, **resources).remote(job, materials, board, gpus, device)
+        task = generate.options(max_retries=max_retries, **resources).remote(
+            job, materials, board, gpus, job_device(gpus)
+        )
         pending[task] = job.name
     final: dict[str, JobStatus] = {}
     while pending:

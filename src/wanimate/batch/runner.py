@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from wanimate.batch.jobs import BatchJob
-from wanimate.batch.tasks import JobStatus, run_locally
+from wanimate.batch.tasks import JobStatus, job_device, run_locally
 
 
 def run_batch(
@@ -43,7 +43,7 @@ def run_batch(
 
         statuses.update(run_on_ray(todo, ray, gpus_per_job=gpus_per_job, max_retries=max_retries, on_update=merged))
     elif todo:
-        device = "auto" if gpus_per_job else "cpu"
+        device = job_device(gpus_per_job)
 
         def report(name: str, fields: dict) -> None:
             statuses[name].apply(dict(fields))

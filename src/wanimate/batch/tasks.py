@@ -21,6 +21,15 @@ Report = Callable[[str, dict[str, Any]], None]  # (job name, fields that changed
 REPORT_EVERY_S = 0.25
 
 
+def job_device(gpus: int) -> str:
+    """The device a job given ``gpus`` GPUs runs on: the worker's own (``auto``: its GPUs), or its CPUs for 0.
+
+    ``auto`` rather than ``cuda``: the task resolves it where it runs, so a job lands on whatever
+    accelerator the worker has, and a cluster whose GPUs are only declared runs it on CPU ranks.
+    """
+    return "auto" if gpus else "cpu"
+
+
 @dataclass
 class JobStatus:
     """What the progress table shows for one job."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from wanimate.batch.lease import WorkLease
+from wanimate.batch.tasks import job_device
 from wanimate.serve.progress import JobCancelled, WorkerStopping
 
 POLL_S = 0.2
@@ -72,7 +73,7 @@ class RayRunner:
         box = box_cls.remote()
         settings = kwargs.get("settings")
         if settings is not None:
-            kwargs["settings"] = dataclasses.replace(settings, device="cuda" if self.gpus_per_job else "cpu")
+            kwargs["settings"] = dataclasses.replace(settings, device=job_device(self.gpus_per_job))
         kwargs["progress_bars"] = False
         kwargs["gpus"] = max(1, self.gpus_per_job)  # several GPUs per job: that job is sequence parallel
         resources = {"num_gpus": self.gpus_per_job, "num_cpus": 1}
