@@ -97,11 +97,17 @@ def _rank(index: int, world: int, port: int, cases: list[Case], out: Path) -> No
                     stock = WanAnimateFaceBlockAttnProcessor()
                     stock._parallel_config = transformer._parallel_config
                     adapter.set_processor(stock)
+            seen: list[int] = []  # the tokens block 0 works on in this rank: a shard of the sequence, or all of it
+            probe = transformer.blocks[0].norm1.register_forward_pre_hook(
+                lambda module, args, seen=seen: seen.append(args[0].shape[1])
+            )
             generator = parallel_generator(pipe, materials, settings, ranks)
             frames = [o.frames for o in generator.run()]
+            probe.remove()
             if index == 0:
                 np.save(out / f"{case.name}.npy", torch.cat(frames).numpy())
                 (out / f"{case.name}.layout").write_text(layout.describe())
+                (out / f"{case.name}.tokens").write_text(str(seen[0]))
     finally:
         leave_group()
 

@@ -93,6 +93,10 @@ def test_two_ranks_equal_one_for_both_models_with_and_without_cfg_parallel(mater
     assert layouts["ulysses-animate"] == layouts["multianimate-ulysses"] == "2 ranks: Ulysses x2"
     cfg_split = "2 ranks: CFG parallel (cond | uncond)"
     assert layouts["cfg-parallel-replace"] == layouts["multianimate-cfg-parallel"] == cfg_split
+    # Block 0 sees half the sequence under Ulysses (Animate: 4 latent frames x 4 patches; MultiAnimate: 3 x 6).
+    tokens = {c.name: int((tmp_path / f"{c.name}.tokens").read_text()) for c in engine_cases}
+    assert (tokens["ulysses-animate"], tokens["cfg-parallel-replace"]) == (8, 16)
+    assert (tokens["multianimate-ulysses"], tokens["multianimate-cfg-parallel"]) == (9, 18)
     errors = _check(engine_cases, tmp_path, one_thread)
     for name, error in errors.items():
         if name != "stock-face-processors":
