@@ -3,8 +3,9 @@
 ``layout`` sizes the split (no torch), ``plans`` holds one context-parallel plan per
 transformer class, ``face`` and ``shard`` make Wan-Animate's per-frame face attention
 exact on a sequence shard, ``setup`` applies it all to a loaded transformer,
-``engine`` is the segment loop on ranks, ``run`` launches it (``torchrun`` or
-``--gpus N``). See docs/scale.md.
+``engine`` wraps a model's segment part for one rank of the shared segment loop
+(inputs broadcast, CFG halves split, rank 0 decodes), ``run`` launches it
+(``torchrun`` or ``--gpus N``; Wan2.2-Animate or MultiAnimate). See docs/scale.md.
 """
 
 from __future__ import annotations
