@@ -18,9 +18,11 @@ from rich.console import Console
 from wanimate.errors import WanimateError
 
 COMMAND_MODULES = [
+    "wanimate.batch.command",
     "wanimate.evaluate.command",
     "wanimate.generate.command",
     "wanimate.models.command",
+    "wanimate.parallel.command",
     "wanimate.preprocess.command",
     "wanimate.preview.command",
     "wanimate.run.command",
@@ -77,7 +79,7 @@ def _one_line_warning(message: Warning | str, category: type[Warning], *args: ob
     print(f"warning: {' '.join(str(message).split())}", file=sys.stderr, flush=True)
 
 
-def _configure_logging() -> None:
+def configure_logging() -> None:
     """Warnings from the stages (``logging.getLogger("wanimate")``, ``warnings.warn``) print as one plain line."""
     if "--debug" not in sys.argv[1:]:
         for name in _QUIET_LOGGERS:
@@ -120,9 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     from wanimate.paths import describe_os_error
 
     _debug["on"] = False
-    _configure_logging()
+    configure_logging()
     try:
-        app(args=argv, prog_name="wanimate", standalone_mode=False)
+        code = app(args=argv, prog_name="wanimate", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(code) returns it here instead of exiting
+            sys.exit(code)
     except WanimateError as exc:
         if _debug["on"]:
             raise

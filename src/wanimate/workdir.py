@@ -33,6 +33,7 @@ from wanimate.paths import fit_name, make_parents, output_folder, remove_empty, 
 MARKER = ".wanimate-work"
 SEGMENTS = "segments"
 KEY_FILE = "key.json"
+LEASE_FILE = "lease.lock"  # wanimate batch: which worker runs the job (batch/lease.py)
 STAGING = (".*.partial", ".*.old")  # temporary siblings (paths.temp_sibling) of files and folders being written
 
 
@@ -67,7 +68,7 @@ MATERIALS_LAYOUT = Layout(
 FRAMES_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9][0-9].png",))  # generate --save-frames
 SEGMENTS_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9].safetensors",))
 WORK_LAYOUT = Layout(
-    files=(KEY_FILE,),
+    files=(KEY_FILE, LEASE_FILE),
     folders=(
         (SEGMENTS, SEGMENTS_LAYOUT),
         ("materials-*", MATERIALS_LAYOUT),

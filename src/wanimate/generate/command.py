@@ -103,12 +103,20 @@ def generate_command(
     batch_cfg: bool = typer.Option(
         True, "--batch-cfg/--no-batch-cfg", help="With guidance > 1, run cond and uncond as one batch."
     ),
+    gpus: int = typer.Option(
+        1, help="Ranks to spawn on this machine (one per GPU; CPU ranks with --device cpu). Under torchrun: ignored."
+    ),
+    cfg_parallel: str = typer.Option(
+        "auto", help="With guidance > 1 and an even rank count: cond and uncond on different ranks (auto, on, off)."
+    ),
+    fsdp: bool = typer.Option(False, "--fsdp", help="Shard the DiT weights across the ranks (FSDP2)."),
 ) -> None:
-    """Generate a video from a materials folder, segment by segment (resumable)."""
+    """Generate a video from a materials folder, segment by segment (resumable); on several GPUs with --gpus."""
     from rich.console import Console
 
-    from wanimate.generate.pipeline import generate
     from wanimate.generate.progress import RichProgress
+    from wanimate.parallel.layout import ParallelSettings
+    from wanimate.parallel.run import RankJob, run_generation
 
     if model not in MODELS:
         raise WanimateError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
@@ -148,23 +156,27 @@ def generate_command(
         distill_scale=distill_scale,
     )
     settings = settings_for(chosen_model, per_model, shared)
+    parallel = ParallelSettings(gpus=gpus, cfg_parallel=cfg_parallel, fsdp=fsdp)  # type: ignore[arg-type]
+    parallel.validate()
+    job = RankJob(
+        materials=materials,
+        output=output,
+        settings=settings,
+        parallel=parallel,
+        weights=weights,
+        adapter=adapter,
+        base=base,
+        work_dir=work_dir,
+        resume=resume,
+        keep_work=keep_work,
+        save_frames=save_frames,
+        audio=audio,
+        overwrite=overwrite,
+    )
     with RichProgress() as progress:
-        path = generate(
-            materials,
-            output,
-            settings=settings,
-            weights=weights,
-            adapter=adapter,
-            base=base,
-            work_dir=work_dir,
-            resume=resume,
-            keep_work=keep_work,
-            save_frames=save_frames,
-            audio=audio,
-            overwrite=overwrite,
-            progress=progress,
-        )
-    Console(stderr=True).print(f"wrote {path}")
+        path = run_generation(job, progress=progress)
+    if path is not None:  # None on the ranks of a torchrun launch that do not write
+        Console(stderr=True).print(f"wrote {path}")
 
 
 def bench_generate_command(

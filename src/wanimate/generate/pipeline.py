@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,14 @@ import torch
 
 from wanimate.devices import check_device
 from wanimate.errors import WanimateError
-from wanimate.generate.engine import ProgressCallback, ProgressEvent, ResumeState, SegmentGenerator, to_uint8
+from wanimate.generate.engine import (
+    ProgressCallback,
+    ProgressEvent,
+    ResumeState,
+    SegmentGenerator,
+    SegmentOutput,
+    to_uint8,
+)
 from wanimate.generate.runtime import load_device, resolve_vram_budget
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
@@ -85,24 +93,36 @@ def _configure(model: LoadedModel, settings: GenerateSettings, relight_scale: fl
 
 
 @dataclass
-class _Prepared:
-    """What a run needs once inputs and weights are checked: the model, the materials, the resume key."""
+class Request:
+    """A generation's paths and materials, checked before any model is loaded."""
 
-    model: Any  # the pipeline, or a MultiAnimateModel
+    output: Path
+    materials: Any  # Materials or CharacterMaterials
+    work: WorkDir
+    frames_dir: Path | None
+    audio: AudioSource | None
+
+
+@dataclass
+class Prepared:
+    """A generation ready to run: the configured model, the materials, the final settings, the resume key."""
+
+    model: Any  # the pipeline, or a MultiAnimateModel: what SegmentGenerator takes
     materials: Any  # Materials or CharacterMaterials
     settings: GenerateSettings
     device: torch.device
     key: str
+    request: Request
 
 
 def _prepare_animate(
-    materials: str | Path | Materials,
+    request: Request,
     settings: GenerateSettings,
     weights: str | None,
     base: str | None,
     model: LoadedModel | None,
-) -> _Prepared:
-    mats = materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
+) -> Prepared:
+    mats = request.materials
     settings = dataclasses.replace(settings, mode=mats.mode)
     device = settings.resolved_device()
     if model is None:
@@ -117,21 +137,20 @@ def _prepare_animate(
     key = settings.result_key(
         materials=mats.fingerprint(), weights=model.source, layout=model.layout, relight=relight_scale
     )
-    return _Prepared(model.pipeline, mats, settings, device, key)
+    return Prepared(model.pipeline, mats, settings, device, key, request)
 
 
 def _prepare_multianimate(
-    materials: str | Path | CharacterMaterials,
+    request: Request,
     settings: GenerateSettings,
     weights: str | None,
     adapter: str,
     base: str | None,
     model: MultiAnimateModel | None,
-) -> _Prepared:
-    from wanimate.materials.characters import CharacterMaterials, load_character_materials
+) -> Prepared:
     from wanimate.multianimate.loading import load_multianimate
 
-    mats = materials if isinstance(materials, CharacterMaterials) else load_character_materials(materials)
+    mats = request.materials
     device = settings.resolved_device()
     if model is None:
         target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
@@ -147,7 +166,7 @@ def _prepare_multianimate(
         layout=model.layout,
         adapter=model.adapter_source,
     )
-    return _Prepared(model, mats, settings, device, key)
+    return Prepared(model, mats, settings, device, key, request)
 
 
 def _materials(materials: Any, settings: GenerateSettings, multianimate: bool) -> Any:
@@ -157,6 +176,135 @@ def _materials(materials: Any, settings: GenerateSettings, multianimate: bool) -
 
         return materials if isinstance(materials, CharacterMaterials) else load_character_materials(materials)
     return materials if isinstance(materials, Materials) else load_materials(materials, mode=settings.mode)
+
+
+def check_request(
+    materials: str | Path | Materials | CharacterMaterials,
+    output: str | Path,
+    settings: GenerateSettings,
+    *,
+    weights: str | None = None,
+    adapter: str = "auto",
+    base: str | None = None,
+    model: LoadedModel | MultiAnimateModel | None = None,
+    work_dir: str | Path | None = None,
+    save_frames: str | Path | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+) -> Request:
+    """Every path, the materials and the frame size against the weights' known limits, before any model loads."""
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    settings.validate()
+    check_device(settings.device)
+    output = output_file(output, "-o", overwrite=overwrite)
+    multianimate = isinstance(settings, MultiAnimateSettings)
+    mats = _materials(materials, settings, multianimate)
+    frames_dir = _frames_folder(save_frames, overwrite)
+    work = WorkDir(work_dir if work_dir else default_work_dir(output), explicit=work_dir is not None)
+    for name in (SEGMENTS, KEY_FILE):
+        work.child(name)  # a file of the user's with either name is in the way: say so before any work
+    source_audio = audio_to_carry(mats.meta.audio) if audio else None
+    check_apart(
+        {
+            "materials folder": mats.root,
+            "driving video (its audio)": Path(source_audio.path) if source_audio else None,
+            "--weights": _local(weights) if model is None else None,
+            "--base": _local(base) if model is None else None,
+            "--adapter": _local(adapter) if model is None and multianimate else None,
+        },
+        {"-o": output, "--save-frames": frames_dir, "the work folder": work.path / SEGMENTS},
+    )
+    limits = known_limits(weights) if model is None and weights else None
+    if limits is not None:
+        limits.check(mats.width, mats.height, settings.segment_frames)
+    return Request(output, mats, work, frames_dir, source_audio)
+
+
+def prepare(
+    request: Request,
+    settings: GenerateSettings,
+    *,
+    weights: str | None = None,
+    adapter: str = "auto",
+    base: str | None = None,
+    model: LoadedModel | MultiAnimateModel | None = None,
+) -> Prepared:
+    """Load (or reuse) the model for a checked request, configure it, and compute the key of the result."""
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    settings = dataclasses.replace(settings, device=check_device(settings.device))
+    if isinstance(settings, MultiAnimateSettings):
+        run = _prepare_multianimate(request, settings, weights, adapter, base, model)  # type: ignore[arg-type]
+    else:
+        run = _prepare_animate(request, settings, weights, base, model)  # type: ignore[arg-type]
+    pipeline = getattr(run.model, "pipeline", run.model)  # a MultiAnimateModel wraps its pipeline
+    loaded_limits(pipeline, "these weights").check(
+        request.materials.width, request.materials.height, settings.segment_frames
+    )
+    return run
+
+
+def open_work(run: Prepared, resume: bool) -> WorkFolder:
+    """The segments folder for this result (inside the locked work folder): segments of other results go."""
+    folder = WorkFolder(run.request.work, run.key, resume=resume)
+    if folder.discarded:
+        log.warning("discarded %d saved segments made with other inputs or settings", folder.discarded)
+    return folder
+
+
+def resume_point(
+    folder: WorkFolder, num_segments: int, settings: GenerateSettings, notify: ProgressCallback
+) -> tuple[int, ResumeState | None]:
+    """How many segments are finished, and the state to continue from after them."""
+    done = len(folder.finished())
+    if done >= num_segments:
+        if done:
+            log.info("all %d segments were already finished in %s; writing the video", num_segments, folder.root)
+        return done, None
+    if not done:
+        return 0, None
+    last = folder.load(done - 1)
+    state = ResumeState(tail=last.tail, rng_state=last.rng_state)
+    if settings.color_correction > 0:
+        from wanimate.generate.color_match import lab_stats
+
+        state.color_reference = lab_stats(folder.load(0).frames.numpy())
+    log.info("resuming at segment %d/%d (%d finished in %s)", done + 1, num_segments, done, folder.root)
+    notify(ProgressEvent("resume", segment=done, num_segments=num_segments))
+    return done, state
+
+
+def save_segments(
+    outputs: Iterator[SegmentOutput], folder: WorkFolder, num_segments: int, notify: ProgressCallback
+) -> None:
+    for out in outputs:
+        frames = to_uint8(out.frames)
+        folder.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
+        notify(ProgressEvent("saved", segment=out.segment.index, num_segments=num_segments))
+        del out, frames  # a segment's float frames must not live through the next segment
+
+
+def write_result(
+    folder: WorkFolder, run: Prepared, num_segments: int, *, keep_work: bool, notify: ProgressCallback
+) -> None:
+    """The mp4 and the ``--save-frames`` PNGs in one read of the saved segments; a failure leaves neither."""
+    notify(ProgressEvent("write", num_segments=num_segments))
+    request = run.request
+    pngs = FrameSequenceWriter(request.frames_dir) if request.frames_dir is not None else None
+    try:
+        with VideoWriter(request.output, request.materials.meta.fps, audio=request.audio) as writer:
+            for frame in folder.iter_frames():
+                writer.write(frame)
+                if pngs is not None:
+                    pngs.write(frame)
+    except BaseException:
+        if pngs is not None:
+            pngs.discard()
+        raise
+    if not keep_work:
+        folder.remove()
+    notify(ProgressEvent("done", num_segments=num_segments))
 
 
 def generate(
@@ -191,86 +339,26 @@ def generate(
     An existing ``output`` (or frames in ``save_frames``) is replaced only with ``overwrite``; every
     path, the device and the frame size against the model's limits are checked before the model loads.
     """
-    from wanimate.multianimate.settings import MultiAnimateSettings
-
     settings = settings or GenerateSettings()
-    settings.validate()
-    settings = dataclasses.replace(settings, device=check_device(settings.device))
-    output = output_file(output, "-o", overwrite=overwrite)
-    multianimate = isinstance(settings, MultiAnimateSettings)
-    mats = _materials(materials, settings, multianimate)
-    frames_dir = _frames_folder(save_frames, overwrite)
-    work = WorkDir(work_dir if work_dir else default_work_dir(output), explicit=work_dir is not None)
-    for name in (SEGMENTS, KEY_FILE):
-        work.child(name)  # a file of the user's with either name is in the way: say so before any work
-    source_audio = audio_to_carry(mats.meta.audio) if audio else None
-    check_apart(
-        {
-            "materials folder": mats.root,
-            "driving video (its audio)": Path(source_audio.path) if source_audio else None,
-            "--weights": _local(weights) if model is None else None,
-            "--base": _local(base) if model is None else None,
-            "--adapter": _local(adapter) if model is None and multianimate else None,
-        },
-        {"-o": output, "--save-frames": frames_dir, "the work folder": work.path / SEGMENTS},
+    paths = dict(weights=weights, adapter=adapter, base=base, model=model)
+    request = check_request(
+        materials,
+        output,
+        settings,
+        **paths,
+        work_dir=work_dir,
+        save_frames=save_frames,
+        audio=audio,
+        overwrite=overwrite,
     )
-    limits = known_limits(weights) if model is None and weights else None
-    if limits is not None:
-        limits.check(mats.width, mats.height, settings.segment_frames)
-    if multianimate:
-        run = _prepare_multianimate(mats, settings, weights, adapter, base, model)
-    else:
-        run = _prepare_animate(mats, settings, weights, base, model)
-    pipeline = getattr(run.model, "pipeline", run.model)  # a MultiAnimateModel wraps its pipeline
-    loaded_limits(pipeline, "these weights").check(mats.width, mats.height, settings.segment_frames)
+    run = prepare(request, settings, **paths)
     notify = progress or (lambda event: None)
-
-    with os_faults(), work:
-        folder = WorkFolder(work, run.key, resume=resume)
-        if folder.discarded:
-            log.warning("discarded %d saved segments made with other inputs or settings", folder.discarded)
-        generator = SegmentGenerator(run.model, mats, run.settings, run.device, progress=progress)
+    with os_faults(), request.work:
+        folder = open_work(run, resume)
+        generator = SegmentGenerator(run.model, run.materials, run.settings, run.device, progress=progress)
         total = generator.plan.num_segments
-        done = len(folder.finished())
+        done, state = resume_point(folder, total, run.settings, notify)
         if done < total:
-            state = None
-            if done:
-                last = folder.load(done - 1)
-                state = ResumeState(tail=last.tail, rng_state=last.rng_state)
-                if settings.color_correction > 0:
-                    from wanimate.generate.color_match import lab_stats
-
-                    state.color_reference = lab_stats(folder.load(0).frames.numpy())
-                log.info("resuming at segment %d/%d (%d finished in %s)", done + 1, total, done, work.path)
-                notify(ProgressEvent("resume", segment=done, num_segments=total))
-            for out in generator.run(start=done, resume=state):
-                frames = to_uint8(out.frames)
-                folder.save(out.segment.index, SegmentRecord(frames=frames, tail=out.tail, rng_state=out.rng_state))
-                notify(ProgressEvent("saved", segment=out.segment.index, num_segments=total))
-                del out, frames  # a segment's float frames must not live through the next segment
-        elif done:
-            log.info("all %d segments were already finished in %s; writing the video", total, work.path)
-
-        notify(ProgressEvent("write", num_segments=total))
-        _write_outputs(folder, output, mats.meta.fps, source_audio, frames_dir)
-        if not keep_work:
-            folder.remove()
-    notify(ProgressEvent("done", num_segments=total))
-    return output
-
-
-def _write_outputs(
-    folder: WorkFolder, output: Path, fps: float, audio: AudioSource | None, frames_dir: Path | None
-) -> None:
-    """The mp4 and the ``--save-frames`` PNGs in one read of the saved segments; a failure leaves neither."""
-    pngs = FrameSequenceWriter(frames_dir) if frames_dir is not None else None
-    try:
-        with VideoWriter(output, fps, audio=audio) as writer:
-            for frame in folder.iter_frames():
-                writer.write(frame)
-                if pngs is not None:
-                    pngs.write(frame)
-    except BaseException:
-        if pngs is not None:
-            pngs.discard()
-        raise
+            save_segments(generator.run(start=done, resume=state), folder, total, notify)
+        write_result(folder, run, total, keep_work=keep_work, notify=notify)
+    return request.output

@@ -6,7 +6,7 @@ a command can check what a size supports, such as its largest frame, before impo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wanimate.errors import WanimateError
@@ -60,6 +60,12 @@ def _tiny() -> ModelConfig:
         clip_layers=2,
         clip_image_size=32,
     )
+
+
+def _tiny6() -> ModelConfig:
+    """``tiny`` with 6 heads (same head size): sequence parallelism over 2, 3 or 6 ranks needs heads to shard."""
+    cfg = _tiny()
+    return replace(cfg, transformer={**cfg.transformer, "num_attention_heads": 6, "added_kv_proj_dim": 72})
 
 
 def _mid() -> ModelConfig:
@@ -128,7 +134,7 @@ def _full() -> ModelConfig:
     )
 
 
-CONFIGS = {"tiny": _tiny, "mid": _mid, "full": _full}
+CONFIGS = {"tiny": _tiny, "tiny6": _tiny6, "mid": _mid, "full": _full}
 
 
 def model_config(name: str) -> ModelConfig:

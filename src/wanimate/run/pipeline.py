@@ -63,9 +63,14 @@ def materials_key(image: Path, video: Path, options: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _prepare_materials(
+def prepare_materials(
     image: Path, video: Path, work: WorkDir, options: dict[str, Any], notify: RunCallback, progress_bars: bool
 ) -> tuple[Materials, bool]:
+    """The materials for these inputs and options in ``work``: cached when present, else preprocessed now.
+
+    ``options`` includes the mode. A batch runs this as its own CPU task before the GPU task's
+    ``run`` finds the folder cached.
+    """
     from wanimate.preprocess import preprocess
 
     folder = work.child(f"materials-{materials_key(image, video, options)}")
@@ -169,12 +174,14 @@ def run(
     settings: GenerateSettings | None = None,
     progress: RunCallback | None = None,
     progress_bars: bool = True,
+    gpus: int = 1,
 ) -> RunResult:
     """Character image + driving video → ``output`` (and the ``compare`` video when asked).
 
     Every video written carries the driving video's audio, cut to its length, unless ``audio`` is off.
     Existing outputs are replaced only with ``overwrite``; the work folder (default ``<output stem>.work``)
     keeps the materials for the next run, and only wanimate's own files in it are ever deleted.
+    ``gpus`` above 1 generates on that many ranks of this machine (``wanimate.parallel``).
     """
     plan = _plan(
         image,
@@ -193,9 +200,9 @@ def run(
     with os_faults(), plan.work as work:
         if fresh:
             work.clear()
-        materials, preprocessed = _prepare_materials(plan.image, plan.video, work, plan.options, notify, progress_bars)
+        materials, preprocessed = prepare_materials(plan.image, plan.video, work, plan.options, notify, progress_bars)
         if plan.backend == "wan":
-            _generate(materials, plan, weights, work, fresh, audio, notify, progress_bars)
+            _generate(materials, plan, weights, work, fresh, audio, notify, progress_bars, gpus)
         else:
             from wanimate.preview import render_preview
 
@@ -240,9 +247,11 @@ def _generate(
     audio: bool,
     notify: RunCallback,
     progress_bars: bool,
+    gpus: int,
 ) -> None:
-    from wanimate.generate import generate
     from wanimate.generate.progress import RichProgress
+    from wanimate.parallel.layout import ParallelSettings
+    from wanimate.parallel.run import RankJob, run_generation
 
     def forward(event: ProgressEvent) -> None:
         total = max(event.num_segments * event.num_steps, 1)
@@ -263,14 +272,15 @@ def _generate(
 
     bars = RichProgress() if progress_bars else None
     with bars if bars is not None else contextlib.nullcontext():
-        generate(
-            materials,
+        job = RankJob(
+            materials.root,
             plan.output,
-            settings=plan.settings,
+            plan.settings,
+            ParallelSettings(gpus=gpus),
             weights=weights,
             work_dir=work.path,
             resume=not fresh,
             audio=audio,
             overwrite=True,  # checked by run with the other outputs
-            progress=forward,
         )
+        run_generation(job, progress=forward)

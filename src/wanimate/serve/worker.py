@@ -77,10 +77,16 @@ class Worker:
     def __init__(self, config: ServeConfig, runner: Callable[..., Any] | None = None) -> None:
         self.config = config
         self.store = JobStore(config.database)
-        self.runner = runner or load_runner(config.runner)
         self.stopping = threading.Event()
         self.gpus = gpu_count()
         slots = config.gpu_jobs if config.gpu_jobs is not None else max(1, self.gpus)
+        if runner is None and config.ray_address is not None:
+            from wanimate.serve.ray_runner import RayRunner
+
+            runner = RayRunner(config.ray_address, config.gpus_per_job)
+            self.gpus = 0  # devices are the cluster's to assign
+            slots = config.gpu_jobs if config.gpu_jobs is not None else runner.slots()
+        self.runner = runner or load_runner(config.runner)
         self.gpu_slots: list[threading.Thread | None] = [None] * slots
         self.cpu_slots: list[threading.Thread | None] = [None] * config.cpu_jobs
         self._lock_file: TextIO | None = None
