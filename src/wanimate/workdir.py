@@ -26,8 +26,9 @@ from types import TracebackType
 from typing import Any
 
 from wanimate.errors import WanimateError
-from wanimate.materials.characters import PEOPLE_FILE, REF_POSE_FILE
+from wanimate.materials.characters import REF_POSE_FILE
 from wanimate.materials.folder import MATERIAL_FILES, META_NAME
+from wanimate.materials.people import PEOPLE_ARRAYS, PEOPLE_FACES, PEOPLE_JSON, PEOPLE_MASKS, PEOPLE_SHEET
 from wanimate.paths import fit_name, make_parents, output_folder, remove_empty, temp_sibling
 
 MARKER = ".wanimate-work"
@@ -61,9 +62,13 @@ MATERIALS_LAYOUT = Layout(
         "keypoints.npz",
         "preview.mp4",
         REF_POSE_FILE,  # MultiAnimate's N-character layout
-        PEOPLE_FILE,
         "src_mask_[0-9]*.mp4",
-    )
+        PEOPLE_JSON,  # the people record (materials/people.py)
+        PEOPLE_ARRAYS,
+        PEOPLE_MASKS,
+        PEOPLE_SHEET,
+    ),
+    folders=((PEOPLE_FACES, Layout(files=("face_[0-9]*.mp4",))),),
 )
 FRAMES_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9][0-9].png",))  # generate --save-frames
 SEGMENTS_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9].safetensors",))
