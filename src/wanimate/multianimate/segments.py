@@ -29,7 +29,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from wanimate.generate.animate import clip_image_embeds, decode_latents
-from wanimate.generate.runtime import resolve_vram_budget
+from wanimate.generate.runtime import settings_for_pipeline
 from wanimate.generate.segments import Segment
 from wanimate.generate.sources import FrameWindow
 from wanimate.materials.characters import CharacterMaterials
@@ -63,8 +63,7 @@ class MultiAnimateSegments:
         self.pipe = model.pipeline
         self.materials = materials
         self.device = device
-        transformer = self.pipe.transformer
-        self.settings = settings = resolve_vram_budget(settings, transformer, materials.height, materials.width)
+        self.settings = settings = settings_for_pipeline(settings, self.pipe, materials.height, materials.width)
         model.prepare(settings, device)
         self.scheduler = FlowMatchEulerDiscreteScheduler(shift=settings.shift)
         self._segment: dict[str, torch.Tensor] = {}
