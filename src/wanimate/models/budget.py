@@ -88,7 +88,7 @@ def candidates(device: torch.device) -> list[MemoryOptions]:
 
 _OFFLOAD_WORDS = {
     "model": "one model on the GPU at a time",
-    "group": "DiT streamed layer by layer (group offload with CUDA streams)",
+    "group": "group offload (layers streamed to the GPU with CUDA streams)",
     "sequential": "one layer at a time without prefetch (slowest)",
 }
 
