@@ -18,9 +18,8 @@ from wanimate.generate.settings import GenerateSettings
 from wanimate.materials.synthetic import write_materials
 from wanimate.models.budget import Workload, estimate_ram_gib, estimate_vram_gib, plan_for_budget
 from wanimate.models.factory import model_config
-from wanimate.models.loading import weights_sizes
 from wanimate.models.memory import MemoryOptions
-from wanimate.models.sizes import REAL_ENCODERS, model_sizes
+from wanimate.models.sizes import REAL_ENCODERS, model_sizes, weights_sizes
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 AT_480P = Workload(height=480, width=832, frames=77, batch=1)
