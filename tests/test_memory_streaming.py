@@ -20,6 +20,7 @@ import torch
 
 from wanimate.models import factory
 from wanimate.models.memory import weight_bytes
+from wanimate.models.random_weights import build_streamed_transformer
 
 PROBE = """
 import json, resource, sys
@@ -51,7 +52,7 @@ def checkpoint(tmp_path_factory) -> tuple[Path, int]:
     cfg = factory.model_config("tiny")
     wide = {**cfg.transformer, "num_attention_heads": 8, "attention_head_dim": 128, "ffn_dim": 4096,
             "num_layers": 8, "added_kv_proj_dim": 1024, "inject_face_latents_blocks": 4}  # fmt: skip
-    transformer = factory.build_streamed_transformer(dataclasses.replace(cfg, transformer=wide), dtype=torch.bfloat16)
+    transformer = build_streamed_transformer(dataclasses.replace(cfg, transformer=wide), dtype=torch.bfloat16)
     folder = tmp_path_factory.mktemp("wide")
     transformer.save_pretrained(folder / "transformer")
     return folder, weight_bytes(transformer)

@@ -21,6 +21,7 @@ from wanimate.models import factory
 from wanimate.models.loading import load_model, load_single_file_transformer, load_transformer
 from wanimate.models.memory import quantize_transformer, transformer_quantization, weight_bytes
 from wanimate.models.official_export import save_official_dit
+from wanimate.models.random_weights import build_streamed_transformer
 from wanimate.models.sizes import dit_sizes
 from wanimate.models.streaming import FLOAT8, is_quantized_tensor, quantizable_linear
 
@@ -109,11 +110,11 @@ def test_random_full_config_builds_layer_by_layer_like_whole() -> None:
     """``random:`` quantized builds stream per-tensor draws; built whole from the same draws, then
     quantized, they are identical (shown on tiny; ``full`` is the same code at 17B parameters)."""
     cfg = factory.model_config("tiny")
-    streamed = factory.build_streamed_transformer(cfg, seed=3, dtype=BF16, quantize="int8")
-    whole = factory.build_streamed_transformer(cfg, seed=3, dtype=BF16)
+    streamed = build_streamed_transformer(cfg, seed=3, dtype=BF16, quantize="int8")
+    whole = build_streamed_transformer(cfg, seed=3, dtype=BF16)
     quantize_transformer(whole, "int8", BF16)
     assert_same_tensors(streamed, whole)
-    other = factory.build_streamed_transformer(cfg, seed=4, dtype=BF16)
+    other = build_streamed_transformer(cfg, seed=4, dtype=BF16)
     assert not torch.equal(other.blocks[0].attn1.to_q.weight, whole.blocks[0].attn1.to_q.weight.dequantize())
     loaded = load_model("random:tiny", dtype=BF16, quantize="int8", progress=False)
     assert loaded.quantization == "int8" and torch.isfinite(outputs(loaded.pipeline.transformer)).all()

@@ -59,8 +59,9 @@ def bench_load(
     """Build ``random:<config>``'s DiT streamed and quantized, then time one step; sizes and RSS too."""
     from diffusers import WanAnimateTransformer3DModel
 
-    from wanimate.models.factory import build_scheduler, build_streamed_transformer, model_config
+    from wanimate.models.factory import build_scheduler, model_config
     from wanimate.models.memory import GIB, weight_bytes
+    from wanimate.models.random_weights import build_streamed_transformer
     from wanimate.models.sizes import dit_sizes
 
     cfg = model_config(config)

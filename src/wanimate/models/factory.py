@@ -8,16 +8,12 @@ The I2V transformer is the Animate config without the motion encoder and face
 adapters: the two 14B models share their blocks. Every build is deterministic for a
 given seed.
 
-:func:`build_streamed_transformer` builds the DiT layer by layer instead (quantizing as it goes, through
-:mod:`wanimate.models.streaming`), each tensor drawn by :func:`random_tensors` from its own generator
-seeded by the model seed and the tensor's name: that is how ``full`` exists in int8 without ever
-existing in full precision.
+:mod:`wanimate.models.random_weights` builds the DiT layer by layer instead (quantized as it goes), which
+is how ``full`` exists in int8 without ever existing in full precision.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,38 +184,6 @@ def build_scheduler(shift: float = 5.0) -> UniPCMultistepScheduler:
     )
 
 
-def random_tensors(skeleton: torch.nn.Module, seed: int = 0) -> Iterator[tuple[str, torch.Tensor]]:
-    """Random float32 values for every checkpoint tensor of ``skeleton`` (shapes only are read), in order.
-
-    Torch's Linear and Conv layers get their default init (weights and biases uniform in
-    ±1/sqrt(fan_in)); norm scales are 1 and other biases 0; other weights are standard normal (the
-    motion encoder's equalized-learning-rate layers scale by 1/sqrt(fan_in) in their forward); the
-    remaining tables (modulation, motion directions, padding tokens) are normal with std 1/sqrt(last dim).
-    """
-    layers = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-    names = set(skeleton.state_dict())
-    for owner, module in skeleton.named_modules():
-        for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-            key = f"{owner}.{name}" if owner else name
-            if key not in names:
-                continue
-            g = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(key.encode()))
-            shape = tuple(tensor.shape)
-            if isinstance(module, layers):
-                fan_in = module.weight[0].numel()
-                bound = 1 / fan_in**0.5
-                value = torch.empty(shape).uniform_(-bound, bound, generator=g)
-            elif name == "bias":
-                value = torch.zeros(shape)
-            elif name == "weight" and len(shape) == 1:
-                value = torch.ones(shape)
-            elif name == "weight":
-                value = torch.randn(shape, generator=g)
-            else:
-                value = torch.randn(shape, generator=g) / max(shape[-1], 1) ** 0.5
-            yield key, value
-
-
 def build_transformer(cfg: ModelConfig, seed: int = 0) -> WanAnimateTransformer3DModel:
     """The random DiT of ``cfg`` built whole, with torch's and diffusers' own init (what the tests use)."""
     torch.manual_seed(seed)
@@ -238,34 +202,6 @@ def i2v_transformer_config(cfg: ModelConfig) -> dict[str, Any]:
 def build_i2v_transformer(cfg: ModelConfig, seed: int = 0) -> WanTransformer3DModel:
     torch.manual_seed(seed)
     return WanTransformer3DModel(**i2v_transformer_config(cfg)).eval()
-
-
-def build_streamed_transformer(
-    cfg: ModelConfig,
-    seed: int = 0,
-    *,
-    family: ModelFamily = ANIMATE,
-    dtype: torch.dtype = torch.float32,
-    device: str | torch.device = "cpu",
-    quantize: str = "none",
-) -> Any:
-    """The family's random DiT of ``cfg`` built layer by layer from :func:`random_tensors`, quantized as it goes.
-
-    Peak memory is the finished model plus one tensor, so ``full`` (the 14B config) builds in int8 on
-    a 24 GB machine. Its values are a different draw from :func:`build_transformer`'s.
-    """
-    from wanimate.models.streaming import StreamingBuilder, build_skeleton
-
-    config = cfg.transformer if family is ANIMATE else i2v_transformer_config(cfg)
-    builder = StreamingBuilder(
-        build_skeleton(family.transformer_cls(), config),
-        dtype=dtype,
-        device=torch.device(device),
-        quantize=quantize,
-    )
-    for key, value in random_tensors(builder.model, seed):
-        builder.add(key, value)
-    return builder.finish()
 
 
 def _components(cfg: ModelConfig, seed: int) -> dict[str, Any]:

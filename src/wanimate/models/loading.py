@@ -163,13 +163,14 @@ def transformer_config(folder: Path, layout: str, family: ModelFamily = ANIMATE)
 def _random_pipeline(name: str, family: ModelFamily, dtype: torch.dtype, device: torch.device, quantize: str) -> Any:
     """``random:NAME``: built whole in torch's init, or (quantized) layer by layer from per-tensor draws."""
     from wanimate.models import factory
+    from wanimate.models.random_weights import build_streamed_transformer
 
     if quantize == "none":
         pipe = factory.build_family_pipeline(family, name)
         pipe.transformer.to(dtype)
         return pipe.to(device)
     pipe = factory.build_family_pipeline(family, name, with_transformer=False)
-    transformer = factory.build_streamed_transformer(
+    transformer = build_streamed_transformer(
         factory.model_config(name), seed=3, family=family, dtype=dtype, device=device, quantize=quantize
     )
     pipe.register_modules(transformer=transformer)
