@@ -27,7 +27,7 @@ import torch
 
 from wanimate.errors import WanimateError
 from wanimate.models.memory import tensor_bytes
-from wanimate.models.streaming import QUANTIZED_PARENTS, StreamingBuilder, build_skeleton
+from wanimate.models.streaming import QUANTIZED_PARENTS, StreamingBuilder, build_skeleton, dtype_flag
 
 QUANTIZATION_KEY = "_wanimate_quantization"
 SHARD_BYTES = 5 * 2**30  # diffusers' conversion script uses 5 GB shards too
@@ -64,7 +64,7 @@ def resolve_quantize(requested: str, stored: str, where: str) -> str:
 
 def check_stored_dtype(stored: torch.dtype | None, dtype: torch.dtype, where: str) -> None:
     if stored is not None and stored != dtype:
-        name = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[stored]
+        name = dtype_flag(stored)
         raise WanimateError(f"{where} was quantized for {name} compute; load it with --dtype {name}")
 
 

@@ -143,7 +143,7 @@ class StreamingBuilder:
             if value.dtype != self.dtype:
                 raise WanimateError(
                     f"these weights were quantized for {str(value.dtype).removeprefix('torch.')} compute; "
-                    f"load them with that dtype (--dtype {_dtype_flag(value.dtype)})"
+                    f"load them with that dtype (--dtype {dtype_flag(value.dtype)})"
                 )
             return value.to(self.device)
         if not value.is_floating_point():
@@ -195,7 +195,8 @@ def _is_parameter(model: torch.nn.Module, key: str) -> bool:
     return name in model.get_submodule(owner)._parameters
 
 
-def _dtype_flag(dtype: torch.dtype) -> str:
+def dtype_flag(dtype: torch.dtype) -> str:
+    """The ``--dtype`` value naming ``dtype``."""
     return {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}.get(dtype, str(dtype))
 
 
