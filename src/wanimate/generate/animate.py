@@ -19,7 +19,7 @@ from PIL import Image
 
 from wanimate.generate.caching import reset_step_cache
 from wanimate.generate.engine import guide
-from wanimate.generate.runtime import prepare_pipeline, resolve_vram_budget
+from wanimate.generate.runtime import prepare_pipeline, settings_for_pipeline
 from wanimate.generate.sampler import make_scheduler, set_schedule
 from wanimate.generate.segments import Segment
 from wanimate.generate.settings import GenerateSettings
@@ -76,7 +76,7 @@ class AnimateSegments:
         self.device = device
         self.mode = settings.mode or materials.mode
         # Speed/memory options (quantize, offload, attention, cache, compile), applied once per pipeline.
-        self.settings = settings = resolve_vram_budget(settings, pipe.transformer, materials.height, materials.width)
+        self.settings = settings = settings_for_pipeline(settings, pipe, materials.height, materials.width)
         prepare_pipeline(pipe, settings, device)
         self.scheduler = make_scheduler(pipe.scheduler.config, settings.sampler, settings.shift)
         self.do_cfg = settings.guidance > 1.0

@@ -84,9 +84,16 @@ def generate_command(
     keep_work: bool = typer.Option(False, help="Keep the work folder after the video is written."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output (and --save-frames PNGs)."),
     offload: str = typer.Option("none", help="none, model, group (layer streaming) or sequential."),
-    quantize: str = typer.Option("none", help="DiT weights: none, fp8 (storage, bf16 compute) or int8 (torchao)."),
+    quantize: str = typer.Option(
+        "none",
+        help="DiT weights, quantized layer by layer while loading: none, fp8 (storage, bf16 compute) or int8 "
+        "(torchao). Pre-quantized weights load as stored.",
+    ),
     vram_budget: float | None = typer.Option(
         None, help="GB of VRAM to fit in: picks offload/quantize/text-encoder/VAE options and says which."
+    ),
+    ram_budget: float | None = typer.Option(
+        None, help="GB of host RAM to fit in (with or without --vram-budget): picks quantization and offload."
     ),
     text_encoder_cpu: bool = typer.Option(False, help="Run the umT5 text encoder on the CPU (saves ~11 GB)."),
     vae_tiling: bool = typer.Option(False, help="Tiled VAE decode (bounded memory at high resolution)."),
@@ -147,6 +154,7 @@ def generate_command(
         text_encoder_cpu=text_encoder_cpu,
         vae_tiling=vae_tiling,
         vram_budget=vram_budget,
+        ram_budget=ram_budget,
         attention=attention,
         compile=compile,
         cache=cache,

@@ -21,7 +21,7 @@ from wanimate.generate.engine import (
     SegmentOutput,
     to_uint8,
 )
-from wanimate.generate.runtime import load_device, resolve_vram_budget
+from wanimate.generate.runtime import has_budget, load_device, resolve_budget, settings_for_pipeline
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.generate.work import SegmentRecord, WorkFolder
 from wanimate.materials import AudioSource, Materials, load_materials
@@ -127,11 +127,20 @@ def _prepare_animate(
     device = settings.resolved_device()
     if model is None:
         from wanimate.models.loading import load_model
+        from wanimate.models.sizes import weights_sizes
 
-        # Weights that will be quantized or offloaded (or sized by a budget) load on the host first.
-        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
-        model = load_model(weights or DEFAULT_WEIGHTS, dtype=settings.torch_dtype, device=target, base=base)
-    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
+        if has_budget(settings):
+            # Sized from the configs before loading, so the chosen quantization happens while loading.
+            sizes = weights_sizes(weights or DEFAULT_WEIGHTS, dtype=settings.torch_dtype, base=base)
+            settings = resolve_budget(settings, sizes, mats.height, mats.width)
+        model = load_model(
+            weights or DEFAULT_WEIGHTS,
+            dtype=settings.torch_dtype,
+            device=load_device(settings, device),
+            base=base,
+            quantize=settings.quantize,
+        )
+    settings = settings_for_pipeline(settings, model.pipeline, mats.height, mats.width)
     relight_scale = resolve_relight(settings, model, mats.mode)
     _configure(model, settings, relight_scale)
     key = settings.result_key(
@@ -153,12 +162,14 @@ def _prepare_multianimate(
     mats = request.materials
     device = settings.resolved_device()
     if model is None:
-        target = torch.device("cpu") if settings.vram_budget is not None else load_device(settings, device)
+        # Its LoRA is merged into the loaded base, so MultiAnimate quantizes after loading (on the host).
+        target = torch.device("cpu") if settings.quantize != "none" or has_budget(settings) else device
+        target = load_device(settings, device) if target == device else target
         model = load_multianimate(
             weights, adapter, characters=mats.characters, dtype=settings.torch_dtype, device=target, base=base
         )
     model.check_characters(mats.characters)
-    settings = resolve_vram_budget(settings, model.pipeline.transformer, mats.height, mats.width)
+    settings = settings_for_pipeline(settings, model.pipeline, mats.height, mats.width)
     key = settings.result_key(
         model="multianimate",
         materials=mats.fingerprint(),

@@ -61,14 +61,16 @@ class GenerateSettings:
     # 0 = off; 1 = each new segment's Lab mean and spread fully matched to the first segment's.
     color_correction: float = 0.0
     batch_cfg: bool = True
-    # Speed and memory (docs/performance.md). ``offload`` and ``vram_budget`` only move weights
-    # around and ``motion_memo`` reuses bit-identical results, so they are left out of the result
-    # key; everything else can change the pixels.
+    # Speed and memory (docs/performance.md). ``offload`` and the budgets only move weights around
+    # (a budget is resolved into the other options before the key is taken) and ``motion_memo``
+    # reuses bit-identical results, so they are left out of the result key; everything else can
+    # change the pixels.
     offload: str = "none"
     quantize: str = "none"
     text_encoder_cpu: bool = False
     vae_tiling: bool = False
     vram_budget: float | None = None
+    ram_budget: float | None = None
     attention: str = "native"
     compile: bool = False
     cache: str = "none"
@@ -113,8 +115,9 @@ class GenerateSettings:
         ):
             if value not in allowed:
                 raise WanimateError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
-        if self.vram_budget is not None and self.vram_budget <= 0:
-            raise WanimateError(f"--vram-budget must be a positive number of GB, not {self.vram_budget}")
+        for flag, budget in (("--vram-budget", self.vram_budget), ("--ram-budget", self.ram_budget)):
+            if budget is not None and budget <= 0:
+                raise WanimateError(f"{flag} must be a positive number of GB, not {budget:g}")
         if self.cache_threshold < 0:
             raise WanimateError(f"--cache-threshold must be at least 0, not {self.cache_threshold}")
         if self.cache_interval < 1:
@@ -138,6 +141,6 @@ class GenerateSettings:
     def result_key(self, **extra: Any) -> str:
         """A hash of everything that changes the pixels; ``extra`` adds inputs and weights identity."""
         payload = {**asdict(self), "device": self.resolved_device().type, **extra}
-        for exact in ("offload", "vram_budget", "motion_memo"):
+        for exact in ("offload", "vram_budget", "ram_budget", "motion_memo"):
             payload.pop(exact)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

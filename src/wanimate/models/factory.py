@@ -7,6 +7,9 @@ realistic VAE and motion encoder with a small DiT; ``full`` is the 14B DiT confi
 The I2V transformer is the Animate config without the motion encoder and face
 adapters: the two 14B models share their blocks. Every build is deterministic for a
 given seed.
+
+:mod:`wanimate.models.random_weights` builds the DiT layer by layer instead (quantized as it goes), which
+is how ``full`` exists in int8 without ever existing in full precision.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def build_scheduler(shift: float = 5.0) -> UniPCMultistepScheduler:
 
 
 def build_transformer(cfg: ModelConfig, seed: int = 0) -> WanAnimateTransformer3DModel:
+    """The random DiT of ``cfg`` built whole, with torch's and diffusers' own init (what the tests use)."""
     torch.manual_seed(seed)
     return WanAnimateTransformer3DModel(**cfg.transformer).eval()
 
@@ -124,15 +128,17 @@ def build_pipeline(name: str = "tiny", seed: int = 0, with_transformer: bool = T
     return WanAnimatePipeline(scheduler=build_scheduler(), transformer=transformer, **parts)
 
 
-def build_i2v_pipeline(name: str = "tiny", seed: int = 0) -> WanImageToVideoPipeline:
+def build_i2v_pipeline(name: str = "tiny", seed: int = 0, with_transformer: bool = True) -> WanImageToVideoPipeline:
     """A random Wan2.1-I2V pipeline of a size (MultiAnimate's base), seeded like :func:`build_pipeline`."""
     cfg = model_config(name)
     parts = _components(cfg, seed)
+    transformer = build_i2v_transformer(cfg, seed + 3) if with_transformer else None
     return WanImageToVideoPipeline(
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=build_i2v_transformer(cfg, seed + 3), **parts
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=5.0), transformer=transformer, **parts
     )
 
 
-def build_family_pipeline(family: ModelFamily, name: str, seed: int = 0) -> Any:
+def build_family_pipeline(family: ModelFamily, name: str, seed: int = 0, with_transformer: bool = True) -> Any:
     """``random:<name>`` for a family: the Animate pipeline or the Wan2.1-I2V one."""
-    return build_pipeline(name, seed) if family is ANIMATE else build_i2v_pipeline(name, seed)
+    build = build_pipeline if family is ANIMATE else build_i2v_pipeline
+    return build(name, seed, with_transformer)

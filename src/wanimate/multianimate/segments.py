@@ -28,7 +28,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from wanimate.generate.animate import clip_image_embeds, decode_latents
 from wanimate.generate.engine import guide
-from wanimate.generate.runtime import resolve_vram_budget
+from wanimate.generate.runtime import settings_for_pipeline
 from wanimate.generate.segments import Segment
 from wanimate.generate.sources import FrameWindow
 from wanimate.materials.characters import CharacterMaterials
@@ -62,12 +62,11 @@ class MultiAnimateSegments:
         self.pipe = model.pipeline
         self.materials = materials
         self.device = device
-        transformer = self.pipe.transformer
-        self.settings = settings = resolve_vram_budget(settings, transformer, materials.height, materials.width)
+        self.settings = settings = settings_for_pipeline(settings, self.pipe, materials.height, materials.width)
         model.prepare(settings, device)
         self.scheduler = FlowMatchEulerDiscreteScheduler(shift=settings.shift)
         self.do_cfg = settings.guidance > 1.0
-        self.dtype = transformer.dtype
+        self.dtype = self.pipe.transformer.dtype
         self.job_inputs: dict[str, torch.Tensor | None] = {}
         self.segment_inputs: dict[str, torch.Tensor] = {}
 
