@@ -43,7 +43,7 @@ from wanimate.preprocess.pose.finders import (
 )
 from wanimate.preprocess.pose.landmarker import HANDS_MIN_HEIGHT, ROI_SCALE, Job, Landmarker, Landmarks, Roi
 from wanimate.preprocess.pose.mediapipe_mapping import holistic_to_coco, person_from_keypoints
-from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate
+from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate, work_scale
 
 # Follow numbers are unique in the process, so that backends working side by side on blocks of
 # one clip (pose_pool) never hand the tracker the same number for two people.
@@ -199,7 +199,10 @@ class MediaPipeBackend:
             moved = keypoints.copy()
             moved[:, :2] -= (x0, y0)
             paint_head(image, moved)
-        return Job(image=image, offset=(x0, y0), roi=roi, hands=roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT)
+        scale = work_scale(image.shape)
+        small = np.ascontiguousarray(image[::scale, ::scale]) if scale > 1 else image
+        hands = roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT
+        return Job(image=image, offset=(x0, y0), roi=roi, hands=hands, small=small, scale=scale)
 
     def _heads_to_hide(self, me: _Followed, roi: Roi, width: int, height: int) -> list[np.ndarray]:
         """Keypoints (moved to now) of the other followed people whose head is in ``roi``, for ``me``.
@@ -427,7 +430,7 @@ def _to_seen(answer: Landmarks, job: Job, width: int, height: int) -> Seen | Non
     jh, jw = job.image.shape[:2]
     kp = holistic_to_coco(answer.result, x0, y0, jw, jh)
     person = None if kp is None else person_from_keypoints(kp, width, height)
-    return None if person is None else seen_from(person, answer.mask, job.image, job.offset)
+    return None if person is None else seen_from(person, answer.mask, job.small, job.offset, job.scale)
 
 
 def next_roi(answer: Landmarks, person: PersonPose) -> Roi:
