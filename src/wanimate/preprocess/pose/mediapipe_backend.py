@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wanimate.preprocess.appearance import distance
+from wanimate.preprocess.keypoints import LEFT_HAND, RIGHT_HAND
 from wanimate.preprocess.pose.base import PersonPose, check_frame
 from wanimate.preprocess.pose.blobs import BlobSearch
 from wanimate.preprocess.pose.detector import Window, box_iou
@@ -57,6 +58,7 @@ MAX_BLOB_SEARCHES = 2  # lost people looked for by silhouette in one frame
 MAX_AXIS_SIDE = 4.0  # see next_roi: the largest axis region, in sides of the box of what the model is sure of
 BUST_SIDE = 2.0  # the region around someone whose axis region is larger, in sides of that box
 RETRY_SIDE = 2.0  # the second look at someone missed, in sides of their last box
+HANDS_RETRY = 4  # see _Followed.wants_hands
 
 
 @dataclass(eq=False)
@@ -71,6 +73,18 @@ class _Followed:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame, see _step
     found_in: Roi | None = None  # the detector's region they were found in...
     found_at: np.ndarray | None = None  # ...and their box centre then
+    hands_found: bool = True  # the hand models found a hand of theirs in their last frame
+
+    def wants_hands(self, frame: int) -> bool:
+        """Whether their region gets the hand models this frame: after a frame where a hand of theirs
+        was found, else every ``HANDS_RETRY``-th frame.
+
+        The two hands are about 40% of a region's cost, and for someone seen small, from behind or
+        with their hands hidden the model looks and finds nothing frame after frame (measured: a
+        hand in 3 of 190 regions on the four-people shot, none on the one-person close-up); a
+        hand that comes into view is then picked up at most ``HANDS_RETRY - 1`` frames late.
+        """
+        return self.hands_found or (frame + self.track) % HANDS_RETRY == 0
 
     def fallbacks(self) -> list[Roi]:
         """Regions to try when the model misses them in their tracked region: around their last box,
@@ -85,6 +99,7 @@ class _Followed:
         if person.bbox is not self.box:
             self.velocity = 0.6 * self.velocity + 0.4 * _step(self.keypoints, self.box, person)
         self.box, self.keypoints, self.roi = person.bbox, person.keypoints, roi
+        self.hands_found = bool(person.keypoints[LEFT_HAND.start : RIGHT_HAND.stop, 2].any())
         if person.appearance is not None:
             self.look = person.appearance if self.look is None else 0.8 * self.look + 0.2 * person.appearance
 
@@ -182,13 +197,13 @@ class MediaPipeBackend:
                 searches.append((recovery_window(height, width, wide), lost.look, lost.box))
         return searches
 
-    def _job(self, frame: np.ndarray, roi: Roi, hide: list[np.ndarray]) -> Job:
+    def _job(self, frame: np.ndarray, roi: Roi, hide: list[np.ndarray], hands: bool = True) -> Job:
         """The region's pixels (a crop of the frame) with the heads of the people in ``hide`` painted out.
 
         The crop is cut at the frame border, not padded, as the frame itself is in mediapipe's own
         graphs (which, like this one, map a rotated region back exactly only in a square image;
         mediapipe logs a warning about it). Padding with black was tried: it made the model see
-        people in the padding.
+        people in the padding. ``hands``: whether the hand models may run (if the person is large enough).
         """
         h, w = frame.shape[:2]
         x0, y0, x1, y1 = roi.bounds(w, h)
@@ -201,7 +216,7 @@ class MediaPipeBackend:
             paint_head(image, moved)
         scale = work_scale(image.shape)
         small = np.ascontiguousarray(image[::scale, ::scale]) if scale > 1 else image
-        hands = roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT
+        hands = hands and roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT
         return Job(image=image, offset=(x0, y0), roi=roi, hands=hands, small=small, scale=scale)
 
     def _heads_to_hide(self, me: _Followed, roi: Roi, width: int, height: int) -> list[np.ndarray]:
@@ -239,7 +254,7 @@ class MediaPipeBackend:
             self._finder.start(frame, full=full, sweep=sweep, around=around)
         rois = [f.roi.moved(f.velocity) for f in self._followed]
         jobs = [
-            self._job(frame, roi, self._heads_to_hide(f, roi, w, h))
+            self._job(frame, roi, self._heads_to_hide(f, roi, w, h), f.wants_hands(self._frame_index))
             for f, roi in zip(self._followed, rois, strict=True)
         ]
         answers = self._landmarker.run(jobs)
@@ -277,7 +292,8 @@ class MediaPipeBackend:
                 regions = followed.fallbacks()
                 if answer is None and attempt < len(regions):
                     roi = regions[attempt]
-                    again.append((i, self._job(frame, roi, self._heads_to_hide(followed, roi, w, h))))
+                    hide = self._heads_to_hide(followed, roi, w, h)
+                    again.append((i, self._job(frame, roi, hide, followed.wants_hands(self._frame_index))))
             if not again:
                 break
             for (i, job), answer in zip(again, self._landmarker.run([job for _, job in again]), strict=True):
