@@ -162,9 +162,11 @@ class MediaPipeBackend:
     def _expected(self, width: int, height: int) -> list[np.ndarray]:
         """One box per recently lost person where to look for them in this frame.
 
-        Where they would be now at their last speed comes first; the longer they are gone, the
-        less sure that is, so the frames that follow look a little further along and back along
+        Where they would be now at their last speed, every other frame; the longer they are gone,
+        the less sure that is, so the frames between look a little further along and back along
         their way, and where they were lost, in turn (someone who stopped behind an occluder).
+        One window a frame rather than both: each is a detector pass, and while someone stays
+        lost these passes were most of the detector's work (two a frame per person lost).
         """
         boxes = []
         for lost in sorted(self._lost, key=lambda item: -item.frame)[:MAX_RECOVERY_WINDOWS]:
@@ -174,15 +176,15 @@ class MediaPipeBackend:
             steps = int(spread // (0.6 * max(w, h))) if spread > 0 else 0
             offsets = [0.0] + [k * spread / max(steps, 1) for i in range(1, steps + 1) for k in (i, -i)]
             direction = lost.velocity / max(float(np.linalg.norm(lost.velocity)), 1e-6)
-            for pick in {0, 1 + gone % len(offsets)}:
-                if pick == len(offsets):
-                    boxes.append(lost.box.copy())
-                    continue
-                moved = lost.box + np.tile(lost.velocity * gone + direction * offsets[pick], 2)
-                # someone walking out is looked for at the border they left by (where they come back)
-                moved[[0, 2]] = np.clip(moved[0], -0.5 * w, width - 0.5 * w) + np.array([0, w])
-                moved[[1, 3]] = np.clip(moved[1], -0.5 * h, height - 0.5 * h) + np.array([0, h])
-                boxes.append(moved)
+            pick = 0 if gone % 2 else 1 + (gone // 2) % len(offsets)
+            if pick == len(offsets):
+                boxes.append(lost.box.copy())
+                continue
+            moved = lost.box + np.tile(lost.velocity * gone + direction * offsets[pick], 2)
+            # someone walking out is looked for at the border they left by (where they come back)
+            moved[[0, 2]] = np.clip(moved[0], -0.5 * w, width - 0.5 * w) + np.array([0, w])
+            moved[[1, 3]] = np.clip(moved[1], -0.5 * h, height - 0.5 * h) + np.array([0, h])
+            boxes.append(moved)
         return boxes
 
     def _blob_searches(self, width: int, height: int) -> list[tuple[Window, np.ndarray, np.ndarray]]:
