@@ -74,6 +74,7 @@ class _Followed:
     found_in: Roi | None = None  # the detector's region they were found in...
     found_at: np.ndarray | None = None  # ...and their box centre then
     hands_found: bool = True  # the hand models found a hand of theirs in their last frame
+    fallback_first: int = 0  # see fallbacks
 
     def wants_hands(self, frame: int) -> bool:
         """Whether their region gets the hand models this frame: after a frame where a hand of theirs
@@ -88,12 +89,14 @@ class _Followed:
 
     def fallbacks(self) -> list[Roi]:
         """Regions to try when the model misses them in their tracked region: around their last box,
-        and the region they were found in, moved along with them since."""
+        and the region they were found in, moved along with them since; the one that found them the
+        last time they were missed first (each try is a landmark run)."""
         box = self.box + np.tile(self.velocity, 2)
         regions = [Roi.around_box(box, side=RETRY_SIDE * _longer_side(box))]
         if self.found_in is not None and self.found_at is not None:
             regions.append(self.found_in.moved((box[:2] + box[2:]) / 2 - self.found_at))
-        return regions
+        first = self.fallback_first % len(regions)
+        return regions[first:] + regions[:first]
 
     def update(self, person: PersonPose, roi: Roi) -> None:
         if person.bbox is not self.box:
@@ -301,6 +304,8 @@ class MediaPipeBackend:
             for (i, job), answer in zip(again, self._landmarker.run([job for _, job in again]), strict=True):
                 jobs[i], answers[i] = job, answer
                 retried.add(i)
+                if answer is not None:
+                    self._followed[i].fallback_first += attempt
         return retried
 
     def _keep_followed(
