@@ -19,7 +19,8 @@ mediapipe's own registered subgraphs (the ones its Holistic graph is made of):
   invents below someone seen from the chest up, where selfie segmentation follows the pixels.
 * ``FaceLandmarksFromPoseCpu``: the face mesh on the face region the pose gives.
 * ``HandLandmarksLeftAndRightCpu``: the hands from the pose's wrists, behind a gate: a hand of a
-  person under :data:`HANDS_MIN_HEIGHT` px is a few pixels wide, where the hand model only adds cost.
+  person under :data:`HANDS_MIN_HEIGHT` px is a few pixels wide, where the hand model only adds cost
+  (the caller also closes it for someone whose hands it has not been finding, ``Job.hands``).
 
 Regions follow mediapipe's own convention (``AlignmentPointsRectsCalculator`` then
 ``RectTransformationCalculator``): centred on the hip centre, rotated so the hip-to-circle axis

@@ -82,7 +82,7 @@ class _Followed:
 
         The two hands are about 40% of a region's cost, and for someone seen small, from behind or
         with their hands hidden the model looks and finds nothing frame after frame (measured: a
-        hand in 3 of 190 regions on the four-people shot, none on the one-person close-up); a
+        hand in 3 of 125 regions on the four-people shot, none of 64 on the one-person close-up); a
         hand that comes into view is then picked up at most ``HANDS_RETRY - 1`` frames late.
         """
         return self.hands_found or (frame + self.track) % HANDS_RETRY == 0
