@@ -20,6 +20,7 @@ from wanimate.bench.command import GENERATE_FIXED
 from wanimate.cli import app, main
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
+from wanimate.parallel.layout import ParallelSettings
 from wanimate.preprocess.settings import PreprocessSettings
 from wanimate.run.settings import NOT_ON_RUN, RunSettings
 from wanimate.serve.config import ServeConfig
@@ -53,12 +54,26 @@ def test_every_option_has_its_flag(command, settings, left_out):
     assert not missing, missing
 
 
-def test_run_offers_the_union_of_preprocess_generate_and_renderer():
+@pytest.mark.parametrize("name", ["preprocess", "generate", "run", "preview"])
+def test_overwrite_is_one_option_in_every_command_that_writes(name):
+    from wanimate.paths import OutputSettings
+
+    (f,) = options.fields_of(OutputSettings)
+    (param,) = [p for p in _command(name).params if "--overwrite" in p.opts]
+    assert param.help == f.info.help and param.default is False and not param.secondary_opts
+
+
+def test_run_offers_the_union_of_preprocess_generate_parallel_and_renderer():
     flat = options.flat_options(RunSettings)
-    stages = [*options.fields_of(PreprocessSettings), *options.fields_of(GenerateSettings)]
+    stages = [
+        *options.fields_of(PreprocessSettings),
+        *options.fields_of(GenerateSettings),
+        *options.fields_of(ParallelSettings),
+    ]
     assert set(flat) == {f.name for f in stages} | {"backend"}  # (run's CLI leaves out NOT_ON_RUN)
     assert len(flat) == len(stages) + 1  # no name is shared: a clash would have been refused
     assert flat["pose_backend"][0] == ("preprocess",) and flat["quantize"][0] == ("generate",)
+    assert flat["gpus"][0] == ("parallel",)
 
 
 def test_a_clash_between_nested_settings_is_a_definition_error():
@@ -78,8 +93,8 @@ def _other_text(f: options.Field) -> list[str]:
         return [f.flag, str(next(c for c in f.info.choices if c != f.default))]
     special = {
         "area": "640x480", "fps": "24", "person": "1", "segment_frames": "81", "models_dir": "/m",
-        "sam2_checkpoint": "/s.pt", "distill_lora": "/d.safetensors", "base": "/b", "weights": "random:tiny",
-        "device": "cpu", "vram_budget": "12",
+        "sam2_checkpoint": "/s.pt", "distill_lora": "/d.safetensors", "person_at": "10,20", "base": "/b",
+        "weights": "random:tiny", "device": "cpu", "vram_budget": "12", "ram_budget": "12",
     }  # fmt: skip
     if f.name in special:
         return [f.flag, special[f.name]]
@@ -134,7 +149,7 @@ def test_python_api_takes_option_names_and_refuses_unknown_ones():
         ({"steps": 0}, "--steps must be at least 1"),
         ({"segment_frames": 10}, "4n+1"),
         ({"overlap": 3}, "--overlap must be 1 or 5"),
-        ({"area": (32, 32)}, "--area sides must be between 64 and 2048"),
+        ({"area": (32, 32)}, "--area is too small; each side must be at least 64"),
         ({"person": -1}, "--person must be 'auto'"),
         ({"quantize": "int4"}, "--quantize must be one of none, fp8, int8"),
     ],
@@ -166,7 +181,7 @@ def test_server_options_are_the_serve_marked_fields_with_their_defaults_and_boun
         if f.info.min is not None:
             assert any(b.get("minimum") == f.info.min for b in bounds), name
     # What a stranger must not choose stays out: paths, the device, parallelism of this machine.
-    for name in ("models_dir", "sam2_checkpoint", "distill_lora", "base", "device", "pose_workers"):
+    for name in ("models_dir", "sam2_checkpoint", "distill_lora", "base", "device", "pose_workers", "gpus"):
         with pytest.raises(ValidationError, match="Extra inputs"):
             JobOptions.model_validate({name: "x"})
 
@@ -195,7 +210,8 @@ def test_pixels_decide_the_resume_key():
 
 
 def _value_for(f: options.Field):
-    values = {"weights": "random:tiny", "base": "/b", "distill_lora": "/d", "vram_budget": 8.0, "relight": True}
+    values = {"weights": "random:tiny", "base": "/b", "distill_lora": "/d", "vram_budget": 8.0, "ram_budget": 8.0}
+    values["relight"] = True
     if f.name in values:
         return values[f.name]
     if f.info.choices:
@@ -234,8 +250,8 @@ def test_cli_logging_reads_the_argv_it_is_given(monkeypatch):
     monkeypatch.setattr("sys.argv", ["wanimate", "--debug"])  # not what main() is asked to run
     for name in cli._QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET)
-    cli._configure_logging(["generate", "--help"])
+    cli.configure_logging(["generate", "--help"])
     assert logging.getLogger("diffusers").level == logging.ERROR
     logging.getLogger("diffusers").setLevel(logging.NOTSET)
-    cli._configure_logging(["--debug", "generate"])
+    cli.configure_logging(["--debug", "generate"])
     assert logging.getLogger("diffusers").level == logging.NOTSET

@@ -85,13 +85,17 @@ def bench_preprocess_command(
     seconds: float = typer.Option(10.0, "--seconds", help="Length of the 720p test clip."),
     mode: str = typer.Option("animate", "--mode", help="animate or replace."),
     memory: bool = typer.Option(True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."),
+    compare: bool = typer.Option(
+        True, "--compare/--no-compare", help="Also run the earlier single-person finder on the same clip."
+    ),
+    clip: str = typer.Option("carphone", "--clip", help="carphone (one performer) or crowd (four people)."),
 ) -> None:
     """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
     from wanimate.bench.preprocess import format_report, run_benchmark
     from wanimate.preprocess.settings import PreprocessSettings
 
     PreprocessSettings(mode=mode)  # validates the mode
-    typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory)))
+    typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory, compare=compare, clip=clip)))
 
 
 def bench_preview_command(
@@ -170,6 +174,63 @@ def bench_quality_command(
     typer.echo(format_quality(results, f"wanimate bench quality --res {res} --frames {frames}"))
 
 
+def _counts(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def bench_parallel_command(
+    ranks: str = typer.Option("1,2,3", help="Rank counts to compare (the first is the baseline)."),
+    model: str = typer.Option("tiny6", help="Random model size (tiny6: 6 heads, splits over 2, 3 or 6 ranks)."),
+    size: int = typer.Option(96, help="Frame side in pixels."),
+    frames: int = typer.Option(17, help="Driving frames (segments of 9)."),
+    steps: int = typer.Option(6, help="Denoising steps per segment."),
+    guidance: float = typer.Option(1.0, help="CFG scale (above 1 with an even rank count: CFG parallel)."),
+    workers: str = typer.Option("1,2", help="Ray worker counts for the batch throughput ('' to skip)."),
+    jobs: int = typer.Option(4, help="Jobs in the throughput batch."),
+) -> None:
+    """CPU ranks (gloo) and local Ray workers on a fixed tiny workload, as ratios to one rank / one worker."""
+    from wanimate.bench import print_metrics
+    from wanimate.bench.parallel import bench_ranks, bench_ray_workers, load_note
+
+    note = load_note()
+    result = bench_ranks(_counts(ranks), model=model, size=size, frames=frames, steps=steps, guidance=guidance)
+    if workers.strip():
+        result.update(bench_ray_workers(_counts(workers), jobs=jobs, steps=steps))
+    result["machine"] = f"{note} (before); {load_note()} (after)"
+    print_metrics(f"wanimate bench parallel --model {model} --size {size} --steps {steps}", result)
+
+
+def bench_load_command(
+    config: str = typer.Option("mid", help="Random model size: tiny, mid or full (the 14B DiT)."),
+    quantize: str = typer.Option("int8", help="none, int8 or fp8: applied layer by layer while building."),
+    dtype: str = typer.Option(
+        "fp32", help="Compute dtype: fp32 (CPU: bf16 convolutions are slow there), bf16 or fp16."
+    ),
+    res: str = typer.Option("64x64", help="WIDTHxHEIGHT of the denoising step."),
+    frames: int = typer.Option(5, help="Pixel frames of the denoising step (4n+1)."),
+) -> None:
+    """Build a random DiT streamed (quantized as it is built), run one denoising step: time and peak RSS."""
+    import torch
+
+    from wanimate.bench import print_metrics
+    from wanimate.bench.generate import parse_resolution
+    from wanimate.bench.load import bench_load
+    from wanimate.errors import WanimateError
+    from wanimate.models.modes import DTYPES
+    from wanimate.models.streaming import check_quantize
+
+    check_quantize(quantize)
+    if dtype not in DTYPES:
+        raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if frames < 1 or frames % 4 != 1:
+        raise WanimateError(f"--frames must be 4n+1 (e.g. 5 or 9), not {frames}")
+    width, height = parse_resolution(res)
+    result = bench_load(
+        config, quantize=quantize, dtype=getattr(torch, DTYPES[dtype]), height=height, width=width, frames=frames
+    )
+    print_metrics(f"wanimate bench load --config {config} --quantize {quantize} --dtype {dtype}", result)
+
+
 def register(bench_app: typer.Typer) -> None:
     bench_app.command("generate")(expand(
         defaults=BENCH_DEFAULTS, exclude=GENERATE_FIXED, choose=_bench_settings_class
@@ -179,3 +240,5 @@ def register(bench_app: typer.Typer) -> None:
     bench_app.command("preview")(bench_preview_command)
     bench_app.command("quality")(bench_quality_command)
     bench_app.command("serve")(bench_serve_command)
+    bench_app.command("parallel")(bench_parallel_command)
+    bench_app.command("load")(bench_load_command)

@@ -73,12 +73,10 @@ class StageClock:
         }
 
 
-RESOLUTIONS = {"480p": (832, 480), "720p": (1280, 720)}
-
-
 def parse_resolution(text: str) -> tuple[int, int]:
     """``832x480`` or a named preset; returns (width, height)."""
     from wanimate.errors import WanimateError
+    from wanimate.preprocess.sizing import NAMED_AREAS as RESOLUTIONS
 
     if text in RESOLUTIONS:
         return RESOLUTIONS[text]
@@ -185,8 +183,10 @@ def bench_generate(
     segment of it. The prompts are fixed to words of the random models' vocabulary and CLIP sees the diffusers
     input, so the baseline gets exactly what the engine gets.
     """
+    from wanimate.devices import check_device
     from wanimate.generate import generate
     from wanimate.models.factory import build_pipeline
+    from wanimate.models.limits import known_limits
     from wanimate.models.memory import weight_bytes
     from wanimate.options import build, flat_values
     from wanimate.testing.synthetic import write_materials
@@ -196,6 +196,8 @@ def bench_generate(
     settings = dataclasses.replace(
         settings, weights=f"random:{config}", prompt="w1 w2", negative_prompt="w3", clip_input="diffusers"
     )
+    check_device(settings.device)
+    known_limits(settings.weights).check(width, height, settings.segment_frames)  # type: ignore[union-attr]
     defaults = flat_values(GenerateSettings())
     changed = {k: v for k, v in flat_values(settings).items() if v != defaults[k] and k not in _REPORTED}
     resolved = settings.resolved_device()

@@ -14,6 +14,8 @@ import typer
 
 from wanimate.generate.settings import GenerateSettings, settings_class
 from wanimate.options import expand
+from wanimate.parallel.layout import ParallelSettings
+from wanimate.paths import OutputSettings
 
 
 def _chosen(arguments: dict[str, Any]) -> type[GenerateSettings]:
@@ -32,30 +34,35 @@ def generate_command(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
     work_dir: Path | None = typer.Option(None, help="Where finished segments are kept (default: <output stem>.work)."),
     keep_work: bool = typer.Option(False, help="Keep the work folder after the video is written."),
+    files: OutputSettings = None,  # type: ignore[assignment] (expanded into --overwrite)
+    parallel: ParallelSettings = None,  # type: ignore[assignment] (expanded into its options)
 ) -> None:
-    """Generate a video from a materials folder, segment by segment (resumable).
+    """Generate a video from a materials folder, segment by segment (resumable); on several GPUs with --gpus.
 
     The defaults shown are Wan2.2-Animate's; with --model multianimate, steps 50, guidance 1.5, segment
     frames 81, its prompts and the Wan2.1-I2V base are the defaults.
     """
     from rich.console import Console
 
-    from wanimate.generate.pipeline import generate
     from wanimate.generate.progress import RichProgress
+    from wanimate.parallel.run import RankJob, run_generation
 
+    job = RankJob(
+        materials=materials,
+        output=output,
+        settings=settings,
+        parallel=parallel,
+        mode=mode,
+        work_dir=work_dir,
+        resume=resume,
+        keep_work=keep_work,
+        save_frames=save_frames,
+        overwrite=files.overwrite,
+    )
     with RichProgress() as progress:
-        path = generate(
-            materials,
-            output,
-            settings,
-            mode=mode,
-            work_dir=work_dir,
-            resume=resume,
-            keep_work=keep_work,
-            save_frames=save_frames,
-            progress=progress,
-        )
-    Console(stderr=True).print(f"wrote {path}")
+        path = run_generation(job, progress=progress)
+    if path is not None:  # None on the ranks of a torchrun launch that do not write
+        Console(stderr=True).print(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:

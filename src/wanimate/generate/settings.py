@@ -104,8 +104,8 @@ class GenerateSettings:
         serve=True,
     )  # fmt: skip
     quantize: str = option(
-        "none", help="DiT weights: none, fp8 (storage, bf16 compute) or int8 (torchao).", choices=QUANTIZE_MODES,
-        serve=True,
+        "none", help="DiT weights, quantized layer by layer while loading: none, fp8 (storage, bf16 compute) or "
+        "int8 (torchao). Pre-quantized weights load as stored.", choices=QUANTIZE_MODES, serve=True,
     )  # fmt: skip
     text_encoder_cpu: bool = option(
         False, help="Run the umT5 text encoder on the CPU (saves ~11 GB).", negative="", serve=True
@@ -116,6 +116,10 @@ class GenerateSettings:
     vram_budget: float | None = option(
         None, help="GB of VRAM to fit in: picks offload/quantize/text-encoder/VAE options and says which.",
         above=0.0, max=4096.0, pixels=False, serve=True,
+    )  # fmt: skip
+    ram_budget: float | None = option(
+        None, help="GB of host RAM to fit in (with or without --vram-budget): picks quantization and offload.",
+        above=0.0, max=65536.0, pixels=False, serve=True,
     )  # fmt: skip
     attention: str = option(
         "native", help="Attention backend: native, flash, sage, xformers, flex ...", max_length=64, serve=True

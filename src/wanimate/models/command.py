@@ -15,13 +15,28 @@ def register(app: typer.Typer) -> None:
 
     @app.command("convert")
     def convert(
-        src: str = typer.Argument(..., help="Official-layout folder or hub repo id."),
+        src: str = typer.Argument(
+            ..., help="Official-layout folder or hub repo id (or a diffusers folder to quantize)."
+        ),
         dst: Path = typer.Argument(..., help="Output diffusers folder (must not exist)."),
+        quantize: str = typer.Option(
+            "none", help="Write the DiT pre-quantized: none (stored dtypes kept), int8 (torchao) or fp8 (storage)."
+        ),
+        dtype: str = typer.Option("bf16", help="Compute dtype a pre-quantized DiT is made for: bf16, fp16 or fp32."),
     ) -> None:
-        """Convert official Wan2.2-Animate-14B (with its relighting LoRA) or Wan2.1-I2V-14B weights to diffusers."""
-        from wanimate.models.loading import convert_weights
+        """Convert official Wan2.2-Animate-14B (with its relighting LoRA) or Wan2.1-I2V-14B weights to diffusers.
 
-        out = convert_weights(src, dst)
+        With --quantize the DiT is written pre-quantized (a diffusers folder can be given such a copy too).
+        """
+        import torch
+
+        from wanimate.errors import WanimateError
+        from wanimate.models.convert import convert_weights
+        from wanimate.models.modes import DTYPES
+
+        if dtype not in DTYPES:
+            raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        out = convert_weights(src, dst, quantize=quantize, dtype=getattr(torch, DTYPES[dtype]))
         typer.echo(f"wrote {out}")
 
     @app.command("info")

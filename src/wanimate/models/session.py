@@ -102,6 +102,8 @@ class ModelSession:
         self.runtime: Runtime | None = None  # None: freshly loaded, nothing applied yet
         self._reloadable = True
         self._characters: int | None = None
+        self._loaded_quantize: str | None = None  # what the loader quantized to (None: handed in already loaded)
+        self.stored_quantization = "none"  # the transformer's quantization as loaded, before any runtime
         self._adapters: Adapters | None = None
         self._cache: StepCache | None = None
 
@@ -130,17 +132,21 @@ class ModelSession:
         """The step cache in use (its hit counts), or ``None``."""
         return self._cache
 
-    def loaded(self, *, host_first: bool = False, characters: int | None = None) -> Any:
+    def loaded(self, *, host_first: bool = False, characters: int | None = None, quantize: str = "none") -> Any:
         """The loaded model, loading it now if needed (on the host when ``host_first``).
 
         ``characters`` (MultiAnimate) is how many the materials hold: ``--adapter auto`` picks the
         smallest release that fits them, so a model loaded for fewer characters is loaded again.
+        ``quantize`` (Wan2.2-Animate) is the quantization the loader applies layer by layer while the
+        weights stream in; a model loaded with another one is loaded again.
         """
         auto = self._reloadable and self.key.adapter == "auto"
         if self.model is not None and characters is not None and auto and characters > self.model.max_characters:
             self.close()
+        if self.model is not None and self._reloadable and quantize != self._loaded_quantize:
+            self.close()
         if self.model is None:
-            self._load(host_first, characters)
+            self._load(host_first, characters, quantize)
         return self.model
 
     def pipeline_for(self, runtime: Runtime) -> Any:
@@ -154,7 +160,9 @@ class ModelSession:
             log.info("reloading %s to change its memory or compile options", self.key.weights)
             self.close()
         if self.model is None:
-            self._load(needs_host_load(runtime.memory), self._characters)
+            quantize = runtime.memory.quantize if self.key.model == "animate" else "none"
+            host_first = needs_host_load(runtime.memory) or quantize != runtime.memory.quantize
+            self._load(host_first, self._characters, quantize)
         try:
             if self.runtime is None:
                 self._place(runtime.memory)
@@ -178,7 +186,7 @@ class ModelSession:
 
     # ------------------------------------------------------------------------------------------------
 
-    def _load(self, host_first: bool, characters: int | None = None) -> None:
+    def _load(self, host_first: bool, characters: int | None = None, quantize: str = "none") -> None:
         if not self._reloadable:
             raise WanimateError("this session's model was handed in already loaded and has been released")
         target = torch.device("cpu") if host_first else self.device
@@ -193,14 +201,19 @@ class ModelSession:
         else:
             from wanimate.models.loading import load_model
 
-            model = load_model(key.weights, dtype=dtype, device=target, base=key.base)
+            model = load_model(key.weights, dtype=dtype, device=target, base=key.base, quantize=quantize)
         self._characters = characters
+        self._loaded_quantize = quantize
         self._adopt(model)
         self.loads += 1
 
     def _adopt(self, model: Any) -> None:
+        from wanimate.models.memory import transformer_quantization
+
         self.model = model
         self.runtime = None
+        # How the weights came: pre-quantized (or quantized while loading) weights hold that mode.
+        self.stored_quantization = transformer_quantization(model.pipeline.transformer)
         self._adapters = Adapters(model.pipeline)
         self._cache = None
 

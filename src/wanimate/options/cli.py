@@ -95,8 +95,10 @@ def expand(
     then validate) before calling the body, from the options the user typed (plus ``defaults``), so
     the rest keep the class's own defaults. ``defaults`` overrides option defaults for this command
     (``bench generate`` runs 4 steps in fp32); ``exclude`` leaves options out (they keep their defaults).
-    ``choose(other_arguments)`` picks the settings class at call time among subclasses with the same
-    options (``generate --model multianimate`` builds ``MultiAnimateSettings``, whose defaults differ).
+    ``choose(arguments)`` picks the settings class at call time among subclasses with the same
+    options (``generate --model multianimate`` builds ``MultiAnimateSettings``, whose defaults differ),
+    or returns an instance to build on (``run`` with a cast: a ``RunSettings`` whose generation
+    settings are MultiAnimate's); a group whose class it does not concern keeps its own.
     """
     overrides = defaults or {}
 
@@ -128,11 +130,17 @@ def expand(
         @functools.wraps(func)
         def wrapper(**kwargs: Any) -> Any:
             ctx = kwargs.pop(_CONTEXT, None)
+            raw = {name: {n: kwargs.pop(n) for n in names} for name, (_, names) in groups.items()}
+            arguments = {**kwargs, **{n: v for values in raw.values() for n, v in values.items()}}
+            picked = choose(arguments) if choose is not None else None
             for name, (cls, names) in groups.items():
-                values = {n: kwargs.pop(n) for n in names}
-                typed = _given(ctx, names) | set(overrides)
-                chosen = choose(kwargs) if choose is not None else cls
-                kwargs[name] = from_cli(chosen, {n: v for n, v in values.items() if n in typed})
+                given = _given(ctx, names) | set(overrides)
+                typed = {n: v for n, v in raw[name].items() if n in given}
+                if isinstance(picked, cls):  # a base instance: its (nested) classes and defaults
+                    kwargs[name] = from_cli(cls, typed, base=picked)
+                else:  # a subclass with other defaults; another group keeps its own class
+                    mine = isinstance(picked, type) and issubclass(picked, cls)
+                    kwargs[name] = from_cli(picked if mine else cls, typed)
             return func(**kwargs)
 
         wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from wanimate.errors import WanimateError
+from wanimate.native_logs import quiet_native_logs
 
 if TYPE_CHECKING:
     from wanimate.preprocess.settings import PreprocessSettings
@@ -57,11 +59,14 @@ class PersonSegmenter:
         self.threshold = threshold
         self.keypoint_threshold = keypoint_threshold
         self._model: Any
+        self._quiet = ExitStack()
         if backend == "sam2":
             self._model = _Sam2(checkpoint, has_sam2)
         else:
             from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
 
+            self._quiet = ExitStack()  # MediaPipe's native logs stay off the terminal while it is open
+            self._quiet.enter_context(quiet_native_logs())
             self._model = SelfieSegmentation(model_selection=model_selection)
 
     def segment(self, frame: np.ndarray, keypoints: np.ndarray | None, box: np.ndarray | None) -> np.ndarray:
@@ -84,6 +89,7 @@ class PersonSegmenter:
         if self._model is not None:
             self._model.close()
             self._model = None
+            self._quiet.close()
 
     def __enter__(self) -> Self:
         return self

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 POSE_BACKENDS = ("mediapipe", "vitpose")
 MASK_BACKENDS = ("auto", "mediapipe", "sam2")
-MAX_AREA_SIDE = 2048
+FINDERS = ("tiles", "single")
+# ``wanimate people`` lists who is in a video: of these options, only how it samples and finds people.
+PEOPLE_OPTIONS = ("fps", "max_people", "finder")
 
 
 def parse_fps(text: str) -> float | None:
@@ -42,7 +44,9 @@ def parse_person(text: str) -> str | int:
     if text.strip().lower() == "auto":
         return "auto"
     if not text.strip().isdigit():
-        raise WanimateError(f"--person must be 'auto' or a number (0 = leftmost), not {text!r}")
+        raise WanimateError(
+            f"--person must be 'auto' or a person id (0 = leftmost; see `wanimate people`), not {text!r}"
+        )
     return int(text)
 
 
@@ -57,17 +61,43 @@ def _show_area(area: tuple[int, int]) -> str:
 
 
 def _area_rule(area: tuple[int, int]) -> str | None:
-    from wanimate.preprocess.sizing import MIN_SIDE
+    from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE
 
-    if all(MIN_SIDE <= side <= MAX_AREA_SIDE for side in area):
+    if min(area) < MIN_SIDE:
+        return f"is too small; each side must be at least {MIN_SIDE}"
+    if max(area) > MAX_SIDE:
+        return f"is too large; each side must be at most {MAX_SIDE}"
+    return None
+
+
+def parse_point(text: str | None) -> tuple[float, float] | None:
+    """``"320,180"`` -> (320.0, 180.0): a pixel of the driving video."""
+    if text is None:
         return None
-    return f"sides must be between {MIN_SIDE} and {MAX_AREA_SIDE}"
+    parts = text.replace(" ", "").split(",")
+    try:
+        x, y = (float(v) for v in parts)
+    except ValueError:
+        raise WanimateError(f"--person-at must be X,Y in video pixels (e.g. 320,180), not {text!r}") from None
+    if x < 0 or y < 0:
+        raise WanimateError(f"--person-at must be X,Y in video pixels (0 or more), not {text!r}")
+    return x, y
+
+
+def _show_point(point: tuple[float, float] | None) -> str | None:
+    return None if point is None else f"{point[0]:g},{point[1]:g}"
+
+
+def _point_rule(point: tuple[float, float] | None) -> str | None:
+    if point is None or min(point) >= 0:
+        return None
+    return "must be X,Y in source pixels (0 or more)"
 
 
 def _person_rule(person: str | int) -> str | None:
     if person == "auto" or (isinstance(person, int) and person >= 0):
         return None
-    return "must be 'auto' or a number from 0 (0 = leftmost)"
+    return "must be 'auto' or a person id from 0 (0 = leftmost)"
 
 
 @dataclass(frozen=True)
@@ -83,8 +113,8 @@ class PreprocessSettings:
         parse=parse_fps, show=lambda v: "source" if v is None else f"{v:g}", serve=True,
     )  # fmt: skip
     area: tuple[int, int] = option(
-        (1280, 720), help="Target pixel area WxH; aspect kept, sides multiples of 16.", parse=_parse_area,
-        show=_show_area, rule=_area_rule, serve=True,
+        (1280, 720), help="Target pixel area WxH (or 480p, 720p); aspect kept, sides multiples of 16.",
+        parse=_parse_area, show=_show_area, rule=_area_rule, serve=True,
     )  # fmt: skip
     pose_backend: str = option(
         "mediapipe", help="Pose backend: mediapipe (bundled) or vitpose (official ONNX).", choices=POSE_BACKENDS
@@ -93,9 +123,21 @@ class PreprocessSettings:
         None, help="Official process_checkpoint folder (vitpose backend; its sam2/ checkpoint is used for masks)."
     )
     person: str | int = option(
-        "auto", help="auto (main performer) or N (0 = leftmost).", parse=parse_person, show=str, rule=_person_rule,
+        "auto", help="People: auto (main performer) or an id from `wanimate people` (0 = leftmost).",
+        parse=parse_person, show=str, rule=_person_rule, serve=True,
+    )  # fmt: skip
+    person_at: tuple[float, float] | None = option(
+        None, help="People: the performer is the person at X,Y (video pixels) in their first frame.",
+        parse=parse_point, show=_show_point, rule=_point_rule, serve=True,
+    )  # fmt: skip
+    max_people: int = option(8, help="People: at most this many followed at once.", min=1, max=64, serve=True)
+    finder: str = option(
+        "tiles", help="People: tiles (every size) or single (faster, large people only).", choices=FINDERS,
         serve=True,
     )  # fmt: skip
+    people_media: bool = option(
+        False, help="People: also write every person's masks (people_masks.mp4) and face crops.", negative=""
+    )
     smooth: bool = option(True, help="Temporal smoothing of keypoints.", serve=True)
     strip: bool = option(False, help="Also write strip.mp4 (every material side by side).", negative="")
     mask_backend: str = option(
@@ -105,10 +147,11 @@ class PreprocessSettings:
     sam2_checkpoint: str | None = option(
         None, help="SAM2 checkpoint (e.g. sam2.1_hiera_large.pt; default: MODELS_DIR/sam2/*.pt)."
     )
-    mask_iterations: int = option(3, help="Mask dilation iterations (replace).", min=0, max=100, serve=True)
-    mask_k: int = option(7, help="Mask dilation kernel size (replace).", min=1, max=101, serve=True)
-    mask_w_len: int = option(1, help="Mask bbox grid columns; 1 = full rectangle.", min=1, max=100, serve=True)
-    mask_h_len: int = option(1, help="Mask bbox grid rows; 1 = full rectangle.", min=1, max=100, serve=True)
+    # Bounded so a typo cannot make a mask pass run for hours (the official defaults are 3 and 7).
+    mask_iterations: int = option(3, help="Mask dilation iterations (replace).", min=0, max=64, serve=True)
+    mask_k: int = option(7, help="Mask dilation kernel size (replace).", min=1, max=255, serve=True)
+    mask_w_len: int = option(1, help="Mask bbox grid columns; 1 = full rectangle.", min=1, max=64, serve=True)
+    mask_h_len: int = option(1, help="Mask bbox grid rows; 1 = full rectangle.", min=1, max=64, serve=True)
     pose_workers: int = option(0, help="Pose backends run in parallel; 0 = automatic.", min=0, max=64)
 
     def __post_init__(self) -> None:

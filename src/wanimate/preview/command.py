@@ -9,17 +9,23 @@ from pathlib import Path
 
 import typer
 
+from wanimate.options import expand
+from wanimate.paths import OutputSettings
+
 
 def preview_command(
     materials: Path = typer.Argument(..., help="Materials folder written by `wanimate preprocess`."),
     output: Path = typer.Option(Path("preview.mp4"), "-o", "--output", help="Output mp4."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="Carry the driving video's audio."),
+    files: OutputSettings = None,  # type: ignore[assignment] (expanded into --overwrite)
 ) -> None:
     """Render a model-free CPU preview of a materials folder: the character follows the driving skeleton."""
     from wanimate.preview import render_preview
 
-    typer.echo(f"wrote {render_preview(materials, output, progress=progress)}")
+    path = render_preview(materials, output, progress=progress, audio=audio, overwrite=files.overwrite)
+    typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("preview")(preview_command)
+    app.command("preview")(expand()(preview_command))

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from wanimate.options import expand
+from wanimate.paths import OutputSettings
 from wanimate.run.settings import NOT_ON_RUN, RunSettings
 
 
@@ -18,16 +19,17 @@ def run_command(
     settings: RunSettings = None,  # type: ignore[assignment] (expanded into its options)
     compare: Path | None = typer.Option(None, help="Also write driving | skeleton | result side by side (+ a PNG)."),
     fresh: bool = typer.Option(False, help="Ignore cached materials and finished segments."),
-    work_dir: Path | None = typer.Option(None, help="Work folder (default: <output stem>.wanimate)."),
+    work_dir: Path | None = typer.Option(None, help="Work folder (default: <output stem>.work)."),
+    files: OutputSettings = None,  # type: ignore[assignment] (expanded into --overwrite)
 ) -> None:
     """Character image + driving video → video, in one command (preprocess, then generate or preview)."""
     from rich.console import Console
 
-    from wanimate.preprocess.command import native_stderr_silenced
     from wanimate.run import run
 
-    with native_stderr_silenced():
-        result = run(image, video, output, settings, compare=compare, work_dir=work_dir, fresh=fresh)
+    result = run(
+        image, video, output, settings, compare=compare, work_dir=work_dir, fresh=fresh, overwrite=files.overwrite
+    )
     console = Console(stderr=True)
     reused = "" if result.preprocessed else " (cached materials reused)"
     console.print(f"wrote {result.output} with the {result.backend} backend{reused}")

@@ -1,6 +1,7 @@
 """``run`` settings: the renderer, plus the preprocessing and generation settings it passes on.
 
-``RunSettings`` nests :class:`PreprocessSettings` and :class:`GenerateSettings`, so ``wanimate run``,
+``RunSettings`` nests :class:`PreprocessSettings`, :class:`GenerateSettings` and
+:class:`~wanimate.parallel.layout.ParallelSettings`, so ``wanimate run``,
 the server's job options and ``wanimate.run.run(**options)`` offer the union of their options as
 one flat set of names (a name both stages used is a definition error, resolved by renaming).
 """
@@ -13,6 +14,7 @@ from typing import Any
 from wanimate import options
 from wanimate.generate.settings import GenerateSettings
 from wanimate.options import option
+from wanimate.parallel.layout import ParallelSettings
 from wanimate.preprocess.settings import PreprocessSettings
 
 RENDERERS = ("auto", "wan", "preview")
@@ -30,6 +32,7 @@ class RunSettings:
     )  # fmt: skip
     preprocess: PreprocessSettings = field(default_factory=PreprocessSettings)
     generate: GenerateSettings = field(default_factory=GenerateSettings)
+    parallel: ParallelSettings = field(default_factory=ParallelSettings)
 
     def __post_init__(self) -> None:
         options.check(self)

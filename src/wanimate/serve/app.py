@@ -25,6 +25,7 @@ from pydantic import ValidationError
 import wanimate
 from wanimate.errors import WanimateError
 from wanimate.materials.layout import STRIP_NAME
+from wanimate.materials.people import PEOPLE_JSON, PEOPLE_SHEET
 from wanimate.serve.config import ServeConfig
 from wanimate.serve.media import MediaError, check_image, check_video, confined_path, copy_checked, save_upload
 from wanimate.serve.models import JobPage, JobView, job_view
@@ -126,15 +127,20 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         inputs = config.jobs_dir / job_id / "inputs"
         inputs.mkdir(parents=True)
         try:
-            receive("image", image, opts.image_path, inputs, config)
-            receive("video", video, opts.video_path, inputs, config)
+            image_file = receive("image", image, opts.image_path, inputs, config)
+            video_file = receive("video", video, opts.video_path, inputs, config)
+            opts.check_size(image_file, video_file)
         except MediaError as exc:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise HTTPException(exc.status, str(exc)) from None
+        except WanimateError as exc:
+            shutil.rmtree(inputs.parent, ignore_errors=True)
+            raise HTTPException(422, str(exc)) from None
         except BaseException:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise
-        job = store.add(job_id, opts.lane, opts.model_dump(), client_of(request))
+        # What the client set (on the server's defaults): the options left out keep the model's own defaults.
+        job = store.add(job_id, opts.lane, opts.stored(), client_of(request))
         return JSONResponse(job_view(job).model_dump(), status_code=201, headers={"Location": f"/jobs/{job_id}"})
 
     @app.get("/jobs", response_model=JobPage, tags=["jobs"], dependencies=[Guard])
@@ -206,10 +212,29 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
     def job_materials_strip(job_id: str) -> FileResponse:
         """The materials strip (driving | skeleton | face | mask), as soon as preprocessing is finished."""
         job = get_job(job_id)
-        path = materials_strip(config.jobs_dir / job.id, job)
+        path = materials_file(config.jobs_dir / job.id, job, STRIP_NAME)
         if path is None:
             raise HTTPException(409, f"the materials strip is not ready: the job is {job.state}")
         return FileResponse(path, media_type="video/mp4")
+
+    @app.get("/jobs/{job_id}/people", tags=["files"], dependencies=[Guard], response_class=FileResponse)
+    def job_people_sheet(job_id: str) -> FileResponse:
+        """The contact sheet of everyone tracked in the driving video (PNG: each id on its person, one
+        thumbnail each), as soon as preprocessing is finished; the ids are the ``person`` option's."""
+        job = get_job(job_id)
+        path = materials_file(config.jobs_dir / job.id, job, PEOPLE_SHEET)
+        if path is None:
+            raise HTTPException(409, f"the people sheet is not ready: the job is {job.state}")
+        return FileResponse(path, media_type="image/png")
+
+    @app.get("/jobs/{job_id}/people.json", tags=["files"], dependencies=[Guard])
+    def job_people(job_id: str) -> dict[str, Any]:
+        """The ``people`` record's index (docs/materials.md): ids, frames present, chosen performer."""
+        job = get_job(job_id)
+        path = materials_file(config.jobs_dir / job.id, job, PEOPLE_JSON)
+        if path is None:
+            raise HTTPException(409, f"the people record is not ready: the job is {job.state}")
+        return json.loads(path.read_text())
 
     @app.delete("/jobs/{job_id}", tags=["jobs"], dependencies=[Guard])
     def delete_job(job_id: str) -> dict[str, Any]:
@@ -277,13 +302,14 @@ def receive(kind: str, upload: UploadFile | None, server_path: str | None, folde
     return final
 
 
-def materials_strip(folder: Path, job: Job) -> Path | None:
-    """The materials folder's strip video, once a complete folder (``meta.json``) exists."""
+def materials_file(folder: Path, job: Job, name: str) -> Path | None:
+    """A file of the job's materials folder (``strip.mp4``, ``people.png``...), once a complete
+    folder (``meta.json``) exists."""
     if job.result and job.result.get("materials"):
-        candidate = Path(job.result["materials"]) / STRIP_NAME
+        candidate = Path(job.result["materials"]) / name
         if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
             return candidate
     for meta in sorted((folder / "work").glob("**/meta.json")):
-        if (meta.parent / STRIP_NAME).is_file():
-            return meta.parent / STRIP_NAME
+        if (meta.parent / name).is_file():
+            return meta.parent / name
     return None

@@ -31,6 +31,10 @@ def serve_command(settings: ServeConfig = None) -> None:  # type: ignore[assignm
 
     config = dataclasses.replace(settings, rate_burst=max(1, int(settings.rate_per_s * 10)))
     config.validate()
+    if config.ray_address is not None:
+        from wanimate.batch.cluster import need_ray
+
+        need_ray()
     serve(config)
 
 

@@ -62,6 +62,8 @@ class ServeConfig:
     slot keeps its loaded model warm for the next job. ``runner`` names the function a job calls
     as ``module:function`` with :func:`wanimate.run.run`'s arguments (GPU-lane jobs also get the slot's
     ``session``); it is ``wanimate.run:run`` except in tests that exercise the queue itself.
+    ``ray_address`` sends every job to that Ray cluster instead (``gpus_per_job`` GPUs each; 0 runs
+    them on the cluster's CPUs).
     """
 
     host: str = option("127.0.0.1", help="Address to bind; anything but loopback needs WANIMATE_TOKEN.")
@@ -96,6 +98,10 @@ class ServeConfig:
         flag="--weights",
     )  # fmt: skip
     runner: str = option("wanimate.run:run", help="The job function, module:function.", cli=False)
+    ray_address: str | None = option(
+        None, help="Run the jobs on this Ray cluster (auto or HOST:PORT) instead of the local worker.", flag="--ray"
+    )
+    gpus_per_job: int = option(1, help="With --ray: GPUs per job (0: the cluster's CPUs).", min=0)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

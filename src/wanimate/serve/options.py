@@ -9,6 +9,7 @@ assigns GPUs), and weights only from the server's allowlist.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -34,6 +35,10 @@ class _JobOptionsBase(BaseModel):
         if self.backend != "preview" and weights not in allowed:  # type: ignore[attr-defined]
             raise WanimateError(f"weights {weights!r} are not offered by this server; use one of {list(allowed)}")
 
+    def stored(self) -> dict[str, Any]:
+        """The options as the queue keeps them: what the client set, on the server's defaults."""
+        return {**SERVER_DEFAULTS, **self.model_dump(exclude_unset=True)}
+
     def run_options(self) -> dict[str, Any]:
         """The run options as flat keyword arguments for :func:`wanimate.run.run`."""
         values = self.model_dump(exclude={"image_path", "video_path"})
@@ -48,6 +53,24 @@ class _JobOptionsBase(BaseModel):
         """Keyword arguments for :func:`wanimate.run.run` (files and callbacks are added by the worker)."""
         extra = {"device": device} if device is not None else {}
         return {**self.run_options(), **extra}
+
+    def check_size(self, image: Path, video: Path) -> None:
+        """A Wan job whose frames the chosen model cannot place fails now, not after preprocessing."""
+        if self.backend != "wan":  # type: ignore[attr-defined]
+            return  # the preview renders any size; ``auto`` is checked by ``run`` once it has chosen
+        from wanimate.image import image_size
+        from wanimate.models.limits import known_limits
+        from wanimate.preprocess.sizing import output_size
+        from wanimate.video import probe_video
+
+        settings = self.settings()
+        limits = known_limits(settings.generate.weights)
+        if limits is None:
+            return
+        info = probe_video(video)
+        mode, area = settings.preprocess.mode, settings.preprocess.area
+        width, height = output_size(mode, image_size(image), (info.width, info.height), area)
+        limits.check(width, height, settings.generate.segment_frames)
 
 
 JobOptions: type[_JobOptionsBase] = create_model(  # type: ignore[call-overload]

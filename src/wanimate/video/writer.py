@@ -18,6 +18,7 @@ from types import TracebackType
 import av
 import numpy as np
 
+from wanimate.paths import make_parents, remove_empty, temp_sibling
 from wanimate.video.audio import AudioFeed, AudioSource, AudioUnavailable
 from wanimate.video.timing import fps_fraction
 
@@ -30,9 +31,8 @@ _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
 
 def partial_path(path: str | Path) -> Path:
-    """The hidden temporary file a write to ``path`` goes through."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial")
+    """The hidden temporary file a write to ``path`` goes through (within the 255-byte name limit)."""
+    return temp_sibling(path)
 
 
 class VideoWriter:
@@ -69,7 +69,7 @@ class VideoWriter:
         self.audio_source = audio
         self.audio_warning: str | None = None
         self.frames_written = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._created = make_parents(self.path)  # removed again if nothing gets written
         self._tmp = partial_path(self.path)
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
@@ -90,7 +90,7 @@ class VideoWriter:
             self._container.start_encoding()  # opens the audio encoder now, while we can still back out
         except Exception as exc:  # any audio failure costs the audio, never the video
             self._warn(str(exc))
-            self.abort()
+            self._drop()
             self._start_container()
 
     def _start_container(self) -> None:
@@ -153,6 +153,7 @@ class VideoWriter:
     def close(self) -> Path:
         """Finish the file and move it into place; returns the target path."""
         if self._container is None:
+            remove_empty(self._created)
             raise ValueError(f"no frames were written to {self.path}")
         assert self._stream is not None
         try:
@@ -164,14 +165,18 @@ class VideoWriter:
                 self._audio = None
             self._container.close()
             self._container = None
+            os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
-        os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
         """Drop everything written so far; the target path is left as it was."""
+        self._drop()
+        remove_empty(self._created)
+
+    def _drop(self) -> None:
         if self._audio is not None:
             self._audio.close()
             self._audio = None
