@@ -17,8 +17,8 @@ import numpy as np
 
 from wanimate.cast.characters import CastCharacter
 from wanimate.materials.synthetic import figure_keypoints
-from wanimate.preprocess.skeleton import LIMBS
 from wanimate.preprocess.keypoints import body20
+from wanimate.preprocess.skeleton import LIMBS
 
 COLOURS = ((200, 40, 40), (40, 160, 60), (40, 70, 210))  # performers
 CHARACTER_COLOURS = ((230, 200, 30), (200, 40, 200), (30, 200, 220))

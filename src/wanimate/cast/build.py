@@ -81,7 +81,9 @@ def _driving(person: TrackedPerson, fit: Fit, reference: np.ndarray | None, size
     from wanimate.preprocess.retarget import retarget
 
     src_size, out_size = sizes
-    return np.asarray(retarget(reference, source, ref_size=out_size, drive_size=src_size, out_size=out_size), np.float32)
+    return np.asarray(
+        retarget(reference, source, ref_size=out_size, drive_size=src_size, out_size=out_size), np.float32
+    )
 
 
 def write_cast(output: str | Path, inputs: CastInputs, *, overwrite: bool = False) -> CastFolder:
@@ -130,7 +132,7 @@ def _write(staging: Path, inputs: CastInputs, fit: Fit, size: tuple[int, int]) -
     else:
         layers = []
         fits = [letterbox(char.pixels.shape[:2], size) for char in inputs.characters]
-        references = np.stack([f.apply_keypoints(char.keypoints) for f, char in zip(fits, inputs.characters)])
+        references = np.stack([f.apply_keypoints(c.keypoints) for f, c in zip(fits, inputs.characters, strict=True)])
         (staging / LAYERS).mkdir()
         for member, char, f in zip(members, inputs.characters, fits, strict=True):
             rgb = f.apply_image(char.pixels)

@@ -99,10 +99,11 @@ class CastFolder:
             return np.asarray(img.convert("RGB"))
 
 
-
 def write_cast_json(root: Path, folder_facts: dict[str, Any]) -> None:
     partial = root / f".{CAST_JSON}.partial"
-    partial.write_text(json.dumps({"format": "wanimate-cast", "version": CAST_VERSION, **folder_facts}, indent=2) + "\n")
+    partial.write_text(
+        json.dumps({"format": "wanimate-cast", "version": CAST_VERSION, **folder_facts}, indent=2) + "\n"
+    )
     os.replace(partial, root / CAST_JSON)
 
 

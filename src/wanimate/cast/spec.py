@@ -60,7 +60,9 @@ def parse_cast_option(text: str) -> tuple[int, Path]:
     """``"2=dragon.png"`` -> (2, Path("dragon.png"))."""
     person, sep, image = text.partition("=")
     if not sep or not person.strip().isdigit() or not image.strip():
-        raise WanimateError(f"--cast must be ID=IMAGE with an id from `wanimate people` (e.g. 0=knight.png), not {text!r}")
+        raise WanimateError(
+            f"--cast must be ID=IMAGE with an id from `wanimate people` (e.g. 0=knight.png), not {text!r}"
+        )
     return int(person), Path(image.strip())
 
 

@@ -54,7 +54,7 @@ def _cast_holes(cast: CastFolder, labels: np.ndarray) -> np.ndarray:
 
 
 def _layers(cast: CastFolder, arrays: CastArrays, t: int, labels: np.ndarray | None) -> list[tuple[float, int]]:
-    """(depth, what) back to front for frame ``t``: ``what`` >= 0 is a character index, < 0 a bystander ``-(id + 1)``."""
+    """(depth, what) back to front for frame ``t``: ``what`` >= 0 a character, < 0 a bystander ``-(id + 1)``."""
     layers = [(float(arrays.boxes[i, t, 3]), i) for i in range(len(cast.members)) if arrays.present[i, t]]
     if labels is not None:
         cast_ids = {m.person for m in cast.members}
