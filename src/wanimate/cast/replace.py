@@ -67,7 +67,7 @@ def paste_region(labels: np.ndarray, person: int) -> np.ndarray:
     return model_mask(labels, person) & ((labels == 0) | (labels == person + 1))
 
 
-def _scenes(cast: CastFolder, work: Path, done: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def composite_scenes(cast: CastFolder, work: Path, done: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(scene so far, labels) per frame: the driving frames with the finished passes ``done`` pasted in, in order."""
     with ExitStack() as stack:
         generated = [
@@ -116,7 +116,7 @@ def write_pass_materials(cast: CastFolder, work: Path, index: int) -> Path:
                 )
                 for name in ("pose", "bg", "mask")
             }
-            for t, (scene, labels) in enumerate(_scenes(cast, work, list(range(index)))):
+            for t, (scene, labels) in enumerate(composite_scenes(cast, work, list(range(index)))):
                 mask = model_mask(labels, person)
                 videos["pose"].write(draw_skeleton(arrays.driving[row, t], cast.height, cast.width))
                 videos["bg"].write(cv2.bitwise_and(scene, scene, mask=(~mask).view(np.uint8)))
@@ -203,6 +203,6 @@ def generate_cast_replace(
     notify = progress or (lambda event: None)
     notify(ProgressEvent("write", num_segments=0))
     with VideoWriter(output, cast.fps, audio=cast.audio if audio else None) as writer:
-        for scene, _ in _scenes(cast, work, list(range(len(cast.order)))):
+        for scene, _ in composite_scenes(cast, work, list(range(len(cast.order)))):
             writer.write(scene)
     return Path(output)
