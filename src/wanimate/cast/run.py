@@ -1,0 +1,214 @@
+"""``run`` with a cast: check the cast, track everyone, write the cast folder, then render it.
+
+Everything that can be refused without the video is refused first (the model for the mode, the
+number of characters, an id cast twice, a checkpoint too small, an image with no figure), then the
+video is tracked once (cached in the work folder), the cast is checked against the people found,
+and the cast folder is written (cached under a key of every input). Rendering is the preview, or
+the model for the mode: MultiAnimate on the composed reference (animate) or one Wan2.2-Animate pass
+per person (replace).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wanimate import __version__
+from wanimate.cast.build import ORDERS, CastInputs, write_cast
+from wanimate.cast.folder import CastFolder, is_cast_folder, load_cast
+from wanimate.cast.spec import CastInput, CastRequest, cast_model, cast_request, resolve_cast
+from wanimate.errors import WanimateError
+from wanimate.generate.settings import GenerateSettings
+from wanimate.hashing import file_sha256
+
+
+@dataclass(frozen=True)
+class CastOptions:
+    """How a cast is prepared (the run-level options that shape its folder)."""
+
+    background: str | Path = "image"  # image | neutral | an image file (animate mode)
+    order: str = "depth"  # depth | id: the replace passes' order and the preview's tie-break
+    retarget: bool = True
+    fps: float | None = None
+    area: tuple[int, int] = (1280, 720)
+    pose_backend: str = "mediapipe"
+
+    def validate(self) -> None:
+        if self.order not in ORDERS:
+            raise WanimateError(f"--cast-order must be depth or id, not {self.order!r}")
+        if str(self.background) not in ("image", "neutral") and not Path(self.background).is_file():
+            raise WanimateError(f"--background must be image, neutral or an image file; {self.background} not found")
+
+
+def check_adapter(adapter: str, count: int) -> None:
+    """A named checkpoint too small for the cast is refused before anything is tracked or loaded."""
+    from wanimate.multianimate.checkpoint import RELEASES
+    from wanimate.multianimate.loading import too_many_characters
+
+    supported = None
+    if adapter in RELEASES:
+        supported = RELEASES[adapter].max_characters
+    elif adapter.startswith("random:") and adapter.removeprefix("random:").isdigit():
+        supported = int(adapter.removeprefix("random:"))
+    if supported is not None and count > supported:
+        raise WanimateError(too_many_characters(count, adapter, supported))
+
+
+def multianimate_settings(settings: GenerateSettings) -> GenerateSettings:
+    """MultiAnimate's settings from any: the options set away from the shared defaults carry over."""
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    if isinstance(settings, MultiAnimateSettings):
+        return settings
+    default = GenerateSettings()
+    changed = {
+        f.name: getattr(settings, f.name)
+        for f in dataclasses.fields(GenerateSettings)
+        if getattr(settings, f.name) != getattr(default, f.name) and f.name not in ("mode", "relight")
+    }
+    return MultiAnimateSettings(**changed)
+
+
+def _cast_key(request: CastRequest, video: Path, mode: str, options: CastOptions, people: str) -> str:
+    payload = {
+        "mode": mode,
+        "video": file_sha256(video),
+        "cast": [[p, file_sha256(i)] for p, i in request.by_id] or [file_sha256(i) for i in request.in_order],
+        "options": dataclasses.asdict(options)
+        | {
+            "background": file_sha256(Path(options.background))
+            if Path(options.background).is_file()
+            else str(options.background)
+        },
+        "people": people,
+        "v": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_cast(
+    cast: CastInput | CastRequest, *, mode: str, model: str, adapter: str, options: CastOptions
+) -> CastRequest:
+    """Everything about a cast that can be refused before the video is read (one line each)."""
+    options.validate()
+    request = cast_request(cast)
+    if cast_model(mode, model, len(request)) == "multianimate":
+        check_adapter(adapter, len(request))
+    for image in request.images:
+        if not Path(image).is_file():
+            raise WanimateError(f"cast image not found: {image}")
+    return request
+
+
+def prepare_cast(
+    request: CastRequest,
+    video: Path,
+    work: Path,
+    *,
+    mode: str,
+    options: CastOptions,
+    progress: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> tuple[CastFolder, bool]:
+    """The cast folder for this run (written now, or reused from ``work``) and whether it was written.
+
+    The characters are cut out before ``work`` is touched, so an image with no figure writes nothing.
+    """
+    from wanimate.cast.characters import load_cast_characters
+    from wanimate.cast.track import people_key, track_people
+
+    tracking = {"fps": options.fps, "area": list(options.area), "backend": options.pose_backend}
+    folder = work / f"cast-{_cast_key(request, video, mode, options, people_key(video, tracking))}"
+    if is_cast_folder(folder):
+        return load_cast(folder), False
+    say = notify or (lambda message: None)
+    say("cutting out the characters")
+    characters = load_cast_characters(request.images, backend=options.pose_backend)
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    say("tracking everyone in the video")
+    people = track_people(
+        video,
+        request.images[0],
+        work,
+        fps=options.fps,
+        area=options.area,
+        pose_backend=options.pose_backend,
+        progress=progress,
+    )
+    members = resolve_cast(request, people, video)
+    by_image = dict(zip(request.images, characters, strict=True))
+    say("writing the cast's materials")
+    inputs = CastInputs(
+        mode=mode,
+        members=members,
+        characters=[by_image[m.image] for m in members],
+        people=people,
+        video=video,
+        fps=options.fps,
+        area=options.area,
+        background=options.background,
+        order=options.order,
+        retarget=options.retarget,
+        audio=_audio(video, people.num_frames / people.fps),
+    )
+    return write_cast(folder, inputs), True
+
+
+def _audio(video: Path, duration: float) -> Any:
+    from wanimate.materials.folder import AudioSource
+    from wanimate.video import probe_video
+
+    return AudioSource(path=str(video), start=0.0, duration=duration) if probe_video(video).has_audio else None
+
+
+def render_cast(
+    cast: CastFolder,
+    output: Path,
+    *,
+    backend: str,
+    weights: str | None,
+    adapter: str,
+    settings: GenerateSettings,
+    work: Path,
+    resume: bool,
+    progress: Any = None,
+    progress_bars: bool = True,
+) -> None:
+    """The preview, MultiAnimate (animate mode) or one Wan2.2-Animate pass per person (replace mode)."""
+    if backend == "preview":
+        from wanimate.preview.cast import render_cast_preview
+
+        render_cast_preview(cast, output, progress=progress_bars)
+    elif cast.mode == "animate":
+        from wanimate.generate import generate
+
+        generate(
+            cast.root,
+            output,
+            settings=multianimate_settings(settings),
+            weights=weights,
+            adapter=adapter,
+            work_dir=work / "generate",
+            resume=resume,
+            progress=progress,
+        )
+    else:
+        from wanimate.cast.replace import generate_cast_replace
+        from wanimate.generate.settings import DEFAULT_WEIGHTS
+
+        generate_cast_replace(
+            cast,
+            output,
+            settings=settings,
+            weights=weights or DEFAULT_WEIGHTS,
+            work_dir=work / "passes",
+            resume=resume,
+            progress=progress,
+        )
