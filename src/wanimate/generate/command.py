@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,29 @@ def generate_command(
         distill_scale=distill_scale,
     )
     settings = settings_for(chosen_model, per_model, shared)
+    from wanimate.cast.folder import is_cast_folder, load_cast
+
+    if is_cast_folder(materials) and load_cast(materials).mode == "replace":
+        from wanimate.cast.replace import generate_cast_replace
+        from wanimate.generate.pipeline import default_work_dir
+        from wanimate.generate.settings import DEFAULT_WEIGHTS
+
+        passes = work_dir or default_work_dir(output)
+        with RichProgress() as progress:
+            path = generate_cast_replace(
+                materials,
+                output,
+                settings=settings,
+                weights=weights or DEFAULT_WEIGHTS,
+                work_dir=passes,
+                resume=resume,
+                audio=audio,
+                progress=progress,
+            )
+        if not keep_work:
+            shutil.rmtree(passes, ignore_errors=True)
+        Console(stderr=True).print(f"wrote {path}")
+        return
     with RichProgress() as progress:
         path = generate(
             materials,

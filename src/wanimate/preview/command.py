@@ -19,7 +19,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         output: Path = typer.Option(Path("preview.mp4"), "-o", "--output", help="Output mp4."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
     ) -> None:
-        """Render a model-free CPU preview of a materials folder: the character follows the driving skeleton."""
+        """Render a model-free CPU preview of a materials or cast folder: characters follow their skeletons."""
+        from wanimate.cast.folder import is_cast_folder
+
+        if is_cast_folder(materials):
+            from wanimate.preview.cast import render_cast_preview
+
+            typer.echo(f"wrote {render_cast_preview(materials, output, progress=progress)}")
+            return
         from wanimate.preview import render_preview
 
         typer.echo(f"wrote {render_preview(materials, output, progress=progress)}")
