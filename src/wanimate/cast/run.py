@@ -21,7 +21,9 @@ from typing import Any
 
 from wanimate import __version__
 from wanimate.cast.build import ORDERS, CastInputs, write_cast
+from wanimate.cast.characters import CastCharacter
 from wanimate.cast.folder import CastFolder, is_cast_folder, load_cast
+from wanimate.cast.people import PeopleRecord
 from wanimate.cast.spec import CastInput, CastRequest, cast_model, cast_request, resolve_cast
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
@@ -142,10 +144,22 @@ def prepare_cast(
         pose_backend=options.pose_backend,
         progress=progress,
     )
+    say("writing the cast's materials")
+    return write_cast(folder, _inputs(request, characters, people, video, mode, options)), True
+
+
+def _inputs(
+    request: CastRequest,
+    characters: list[CastCharacter],
+    people: PeopleRecord,
+    video: Path,
+    mode: str,
+    options: CastOptions,
+) -> CastInputs:
+    """The cast checked against the people found, with everything the folder is written from."""
     members = resolve_cast(request, people, video)
     by_image = dict(zip(request.images, characters, strict=True))
-    say("writing the cast's materials")
-    inputs = CastInputs(
+    return CastInputs(
         mode=mode,
         members=members,
         characters=[by_image[m.image] for m in members],
@@ -158,7 +172,6 @@ def prepare_cast(
         retarget=options.retarget,
         audio=_audio(video, people.num_frames / people.fps),
     )
-    return write_cast(folder, inputs), True
 
 
 def _audio(video: Path, duration: float) -> Any:
@@ -212,3 +225,51 @@ def render_cast(
             resume=resume,
             progress=progress,
         )
+
+
+def preprocess_cast(
+    cast: CastInput | CastRequest,
+    video: str | Path,
+    output: str | Path,
+    *,
+    mode: str = "animate",
+    model: str = "auto",
+    options: CastOptions | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> CastFolder:
+    """``wanimate preprocess --cast`` (or ``--model multianimate``): the cast folder at ``output``.
+
+    In animate mode it is also MultiAnimate's N-character materials folder. The tracking is done in a
+    hidden sibling folder, removed afterwards.
+    """
+    import tempfile
+
+    from wanimate.cast.characters import load_cast_characters
+    from wanimate.cast.track import track_people
+    from wanimate.examples import resolve_input
+    from wanimate.preprocess.pipeline import claim_output
+
+    options = options or CastOptions()
+    video, output = resolve_input(video), Path(output).absolute()
+    if not video.is_file():
+        raise WanimateError(f"driving video not found: {video}")
+    request = check_cast(cast, mode=mode, model=model, adapter="auto", options=options)
+    claim_output(output, overwrite)
+    characters = load_cast_characters(request.images, backend=options.pose_backend)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.people-", dir=output.parent))
+    try:
+        people = track_people(
+            video,
+            request.images[0],
+            scratch,
+            fps=options.fps,
+            area=options.area,
+            pose_backend=options.pose_backend,
+            progress=progress,
+        )
+        inputs = _inputs(request, characters, people, video, mode, options)
+        return write_cast(output, inputs, overwrite=overwrite)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

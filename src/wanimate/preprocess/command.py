@@ -74,9 +74,22 @@ def native_stderr_silenced() -> Iterator[None]:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("preprocess")
     def preprocess_command(
-        image: str = typer.Option(
-            ..., "--image", help="Character image (PNG/JPEG; transparency goes black), or example:astronaut."
+        image: list[str] | None = typer.Option(
+            None,
+            "--image",
+            help="Character image (PNG/JPEG; transparency goes black), or example:astronaut; repeat it for a cast "
+            "assigned left to right.",
         ),
+        cast: list[str] | None = typer.Option(
+            None, "--cast", help="Cast: ID=IMAGE, the character for person ID (see `wanimate people`); repeat."
+        ),
+        model: str = typer.Option(
+            "auto", "--model", help="animate (one character), multianimate (a cast, animate mode), or auto."
+        ),
+        background: str = typer.Option(
+            "image", "--background", help="Cast: reference background: image (first character's), neutral, a file."
+        ),
+        cast_order: str = typer.Option("depth", "--cast-order", help="Cast: back to front by depth or by id."),
         video: str = typer.Option(..., "--video", help="Driving video, or example:carphone."),
         output: Path = typer.Option(..., "-o", "--output", help="Materials folder to create."),
         mode: str = typer.Option(
@@ -113,6 +126,29 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
+        images = [resolve_input(i) for i in image or []]
+        if cast or len(images) > 1 or model == "multianimate":
+            _preprocess_cast(
+                cast,
+                images,
+                video,
+                output,
+                mode,
+                model,
+                background,
+                cast_order,
+                retarget,
+                fps,
+                area,
+                backend,
+                overwrite,
+                quiet,
+            )
+            return
+        if model not in ("auto", "animate"):
+            raise WanimateError(f"--model must be auto, animate or multianimate, not {model!r}")
+        if not images:
+            raise WanimateError("give a character image (--image), or several characters with --cast ID=IMAGE")
         options = {
             "mode": mode,
             "retarget": retarget,
@@ -132,11 +168,59 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "progress": not quiet,
         }
         with native_stderr_silenced():
-            materials = preprocess(resolve_input(image), resolve_input(video), output, **options)
+            materials = preprocess(images[0], resolve_input(video), output, **options)
         meta = materials.meta
         typer.echo(
             f"wrote {materials.root} ({meta.mode}, {meta.width}x{meta.height}, {meta.num_frames} frames "
             f"at {meta.fps:g} fps)"
+        )
+
+    def _preprocess_cast(
+        cast: list[str] | None,
+        images: list[Path],
+        video: str,
+        output: Path,
+        mode: str,
+        model: str,
+        background: str,
+        cast_order: str,
+        retarget: bool,
+        fps: str,
+        area: str,
+        backend: str,
+        overwrite: bool,
+        quiet: bool,
+    ) -> None:
+        from wanimate.cast.run import CastOptions, preprocess_cast
+        from wanimate.preprocess.sizing import parse_area
+
+        if cast and images:
+            raise WanimateError("give the characters either as --cast ID=IMAGE or as repeated --image, not both")
+        if not cast and not images:
+            raise WanimateError("--model multianimate needs its characters: --cast ID=IMAGE (repeat it)")
+        options = CastOptions(
+            background=background,
+            order=cast_order,
+            retarget=retarget,
+            fps=parse_fps(fps),
+            area=parse_area(area),
+            pose_backend=backend,
+        )
+        with native_stderr_silenced():
+            folder = preprocess_cast(
+                cast or images,
+                video,
+                output,
+                mode=mode,
+                model=model,
+                options=options,
+                overwrite=overwrite,
+                progress=not quiet,
+            )
+        ids = ", ".join(f"{i + 1}={m.person}" for i, m in enumerate(folder.members))
+        typer.echo(
+            f"wrote {folder.root} (a {mode}-mode cast for {folder.model}: characters {ids}; {folder.width}x"
+            f"{folder.height}, {folder.num_frames} frames at {folder.fps:g} fps)"
         )
 
     @bench_app.command("preprocess")
