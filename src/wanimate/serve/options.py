@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from wanimate.errors import WanimateError
+from wanimate.generate.settings import DEFAULT_WEIGHTS
 
 
 class PreprocessOptions(BaseModel):
@@ -37,7 +38,7 @@ class JobOptions(BaseModel):
 
     mode: Literal["animate", "replace"] = "animate"
     backend: Literal["auto", "wan", "preview"] = "preview"
-    weights: str = "Wan-AI/Wan2.2-Animate-14B"
+    weights: str = DEFAULT_WEIGHTS
     steps: int = Field(20, ge=1, le=100)
     seed: int = Field(42, ge=0, le=2**31 - 1)
     guidance: float = Field(1.0, ge=1.0, le=20.0)
@@ -49,12 +50,34 @@ class JobOptions(BaseModel):
     preprocess: PreprocessOptions = Field(default_factory=PreprocessOptions)
     image_path: str | None = Field(None, description="Character image under the server's input root.")
     video_path: str | None = Field(None, description="Driving video under the server's input root.")
+    cast: list[int] | None = Field(
+        None,
+        description="A cast: the person ids (from the people sheet) that the uploaded cast_image files play, "
+        "in the same order; replaces the one character image.",
+    )
+    background: Literal["image", "neutral"] = Field(
+        "image", description="Cast, animate mode: the composed reference's background."
+    )
+    cast_order: Literal["depth", "id"] = Field("depth", description="Cast: back to front by depth or by id.")
 
     @field_validator("segment_frames")
     @classmethod
     def _segment_frames(cls, value: int) -> int:
         if value % 4 != 1:
             raise ValueError("segment_frames must be 4n+1 (e.g. 77 or 81)")
+        return value
+
+    @field_validator("cast")
+    @classmethod
+    def _cast(cls, value: list[int] | None) -> list[int] | None:
+        from wanimate.cast.spec import MAX_CHARACTERS
+
+        if value is None:
+            return None
+        if not 1 <= len(value) <= MAX_CHARACTERS:
+            raise ValueError(f"a cast has 1 to {MAX_CHARACTERS} characters")
+        if min(value) < 0 or len(set(value)) != len(value):
+            raise ValueError("cast ids must be distinct person ids (0 or more), each cast once")
         return value
 
     @property
@@ -84,10 +107,19 @@ class JobOptions(BaseModel):
             dtype=self.dtype,
             **extra,
         )
-        return {
+        kwargs: dict[str, Any] = {
             "mode": self.mode,
             "backend": self.backend,
             "weights": self.weights,
             "settings": settings,
             "preprocess_options": {**self.preprocess.model_dump(), "preview": True},
         }
+        if self.cast:
+            from wanimate.cast.run import CastOptions
+
+            pre = self.preprocess
+            kwargs["cast_options"] = CastOptions(
+                background=self.background, order=self.cast_order, retarget=pre.retarget, fps=pre.fps, area=pre.area
+            )
+            kwargs["weights"] = None if self.weights == DEFAULT_WEIGHTS and self.mode == "animate" else self.weights
+        return kwargs

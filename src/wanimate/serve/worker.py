@@ -131,12 +131,15 @@ class Worker:
         recorder = ProgressRecorder(self.store, job.id, job.attempts, self.stopping)
         try:
             options = JobOptions.model_validate(job.options)
+            inputs = folder / "inputs"
+            cast = {"cast": {p: find_input(inputs, f"cast_{p}") for p in options.cast}} if options.cast else {}
             result = self.runner(
-                find_input(folder / "inputs", "image"),
-                find_input(folder / "inputs", "video"),
+                None if cast else find_input(inputs, "image"),
+                find_input(inputs, "video"),
                 folder / "result.mp4",
-                compare=folder / "compare.mp4",
+                compare=None if cast else folder / "compare.mp4",
                 work_dir=folder / "work",
+                **cast,
                 progress=recorder,
                 progress_bars=False,
                 **options.run_kwargs(device),
