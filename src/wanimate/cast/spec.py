@@ -63,7 +63,14 @@ def parse_cast_option(text: str) -> tuple[int, Path]:
         raise WanimateError(
             f"--cast must be ID=IMAGE with an id from `wanimate people` (e.g. 0=knight.png), not {text!r}"
         )
-    return int(person), Path(image.strip())
+    return int(person), _image(image.strip())
+
+
+def _image(value: str | Path) -> Path:
+    """A cast image as given, or the file behind ``example:NAME``."""
+    from wanimate.examples import resolve_input
+
+    return resolve_input(value)
 
 
 def cast_request(cast: CastInput | CastRequest) -> CastRequest:
@@ -71,7 +78,7 @@ def cast_request(cast: CastInput | CastRequest) -> CastRequest:
     if isinstance(cast, CastRequest):
         request = cast
     elif isinstance(cast, Mapping):
-        request = CastRequest(by_id=tuple((int(k), Path(v)) for k, v in cast.items()))
+        request = CastRequest(by_id=tuple((int(k), _image(v)) for k, v in cast.items()))
     else:
         items = list(cast)
         pairs = [isinstance(i, str) and "=" in i and i.partition("=")[0].strip().isdigit() for i in items]
@@ -80,7 +87,7 @@ def cast_request(cast: CastInput | CastRequest) -> CastRequest:
         elif any(pairs):
             raise WanimateError("give the cast either as ID=IMAGE pairs or as images in order, not both")
         else:
-            request = CastRequest(in_order=tuple(Path(i) for i in items))
+            request = CastRequest(in_order=tuple(_image(i) for i in items))
     _check_ids(request)
     return request
 
