@@ -82,7 +82,7 @@ class CrossingScene:
 def crossing_scene(
     count: int = 2, frames: int = 10, size: tuple[int, int] = (128, 192), late: int | None = None
 ) -> CrossingScene:
-    """``count`` figures whose paths cross mid-clip; person i's feet are lower (nearer) with i.
+    """``count`` (up to 3) figures whose paths cross mid-clip; person i's feet are lower (nearer) with i.
 
     ``late``: that person only enters at frame 3 (absent before).
     """
@@ -90,9 +90,10 @@ def crossing_scene(
     rng = np.random.default_rng(0)
     base = cv2.resize(rng.integers(90, 160, (height // 8, width // 8, 3), dtype=np.uint8), (width, height))
     tracks = []
+    paths = ((0.2, 0.8), (0.8, 0.2), (0.45, 0.55))  # two walk across each other, past a third in the middle
     for i in range(count):
-        start, end = (0.2, 0.8) if i % 2 == 0 else (0.8, 0.2)
-        xs = np.linspace(start, end, frames) * width + i * 4
+        start, end = paths[i]
+        xs = np.linspace(start, end, frames) * width
         feet = height * (0.78 + 0.07 * i)
         figure_h = height * (0.55 + 0.06 * i)
         tracks.append([(x - figure_h * 0.2, feet - figure_h, x + figure_h * 0.2, feet) for x in xs])
