@@ -38,26 +38,27 @@ class CastCharacter:
 
 
 def load_cast_characters(images: list[Path], *, backend: str = "mediapipe") -> list[CastCharacter]:
-    """Read and cut out every image; the first without a figure stops with one line naming it."""
-    from wanimate.preprocess.pipeline import _pick_main
-    from wanimate.preprocess.pose import make_backend
+    """Read and cut out every image; the first without a figure stops with one line naming it.
+
+    The figure is found exactly as the one-character path finds the character (preprocessing's
+    reference pose: a fresh still-image detector per image, the largest confident person).
+    """
+    from wanimate.preprocess.pipeline import _reference_pose
     from wanimate.preprocess.reference import load_character
+    from wanimate.preprocess.settings import Settings
     from wanimate.preview.cutout import character_matte
 
-    detector = make_backend(backend, device="cpu", video=False)
+    settings = Settings(backend=backend, retarget=False)  # no figure: an empty pose, refused below
     out = []
-    try:
-        for image in images:
-            pixels = load_character(image).pixels
-            main = _pick_main(detector.detect(pixels))
-            confident = 0 if main is None else int((body20(main.keypoints)[:, 2] >= 0.5).sum())
-            alpha = character_matte(pixels, main.keypoints) if main is not None else None
-            if main is None or confident < MIN_BODY_POINTS or (alpha > 0.5).mean() < MIN_MATTE_SHARE:
-                raise WanimateError(
-                    f"no figure found in the cast image {image}; use an image that shows the character's body "
-                    "(head, shoulders and more)"
-                )
-            out.append(CastCharacter(image, pixels, alpha.astype(np.float32), main.keypoints.astype(np.float32)))
-    finally:
-        detector.close()
+    for image in images:
+        pixels = load_character(image).pixels
+        keypoints = np.asarray(_reference_pose(pixels, settings, image), np.float32)
+        confident = int((body20(keypoints)[:, 2] >= 0.5).sum())
+        alpha = character_matte(pixels, keypoints) if confident >= MIN_BODY_POINTS else None
+        if alpha is None or (alpha > 0.5).mean() < MIN_MATTE_SHARE:
+            raise WanimateError(
+                f"no figure found in the cast image {image}; use an image that shows the character's body "
+                "(head, shoulders and more)"
+            )
+        out.append(CastCharacter(image, pixels, alpha.astype(np.float32), keypoints))
     return out
