@@ -67,3 +67,48 @@ def tiny_character_materials(tmp_path_factory: pytest.TempPathFactory):
 
     root = tmp_path_factory.mktemp("tiny-characters") / "m"
     return load_character_materials(write_character_materials(root, characters=3, num_frames=9, height=32, width=48))
+
+
+@pytest.fixture(scope="session")
+def bad_input_library(tmp_path_factory: pytest.TempPathFactory, carphone_video: Path) -> dict[str, Path]:
+    """Media for the bad-input suite (tests/bad_input.py), made once: good inputs and broken ones."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+    from test_preprocess_media import carphone_frames, write_clip
+
+    from wanimate.materials.synthetic import write_materials
+
+    root = tmp_path_factory.mktemp("bad-input-library")
+    frames = carphone_frames(carphone_video, 8)
+    library = {
+        "image": root / "char.png",
+        "video": write_clip(root / "drive.mp4", frames, 30.0, audio=True),
+        "mats": write_materials(root / "mats", num_frames=9),
+        "mats528": write_materials(root / "mats528", num_frames=5, height=528, width=528),
+        "zero": root / "zero.mp4",
+        "junk": root / "junk.mp4",
+        "text": root / "notes.mp4",
+        "truncated": root / "cut.mp4",
+        "tiny_video": write_clip(root / "tiny.mp4", [f[:32, :32].copy() for f in frames], 30.0),
+        "still": root / "still.mp4",
+    }
+    Image.fromarray(data.astronaut()).resize((128, 128)).save(library["image"])
+    library["zero"].write_bytes(b"")
+    library["junk"].write_bytes(np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    library["text"].write_text("this is not a video\n" * 20)
+    whole = library["video"].read_bytes()
+    library["truncated"].write_bytes(whole[: len(whole) // 2])
+    Image.fromarray(frames[0]).save(library["still"], format="PNG")
+    return library
+
+
+@pytest.fixture(scope="session")
+def real_materials(tmp_path_factory: pytest.TempPathFactory, bad_input_library: dict[str, Path]) -> Path:
+    """A materials folder preprocessed from the library's image and (audio-bearing) video, 64x64."""
+    from wanimate.preprocess import preprocess
+
+    out = tmp_path_factory.mktemp("real-materials") / "real"
+    lib = bad_input_library
+    preprocess(lib["image"], lib["video"], out, area=(64, 64), progress=False, pose_workers=1)
+    return out

@@ -22,6 +22,7 @@ from wanimate.cast.spec import CastMember
 from wanimate.generate.settings import GenerateSettings
 from wanimate.preprocess.skeleton import draw_skeleton
 from wanimate.video import iter_frames
+from wanimate.workdir import PASSES
 
 SIZE = (48, 64)
 
@@ -89,14 +90,16 @@ def test_replace_passes_masks_poses_references_and_paste_back(small, tmp_path, o
     model = load_model("random:tiny", device="cpu")
     settings = GenerateSettings(steps=1, segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
     work = tmp_path / "work"
-    out = generate_cast_replace(cast, tmp_path / "out.mp4", settings=settings, model=model, work_dir=work)
+    out = generate_cast_replace(
+        cast, tmp_path / "out.mp4", settings=settings, model=model, work_dir=work, keep_work=True
+    )
     arrays = cast.arrays()
     labels = scene.people.labels
     original = _frames(cast.root / "src_scene.mp4")
     final = _frames(out)
     generated = {}
     for k, person in enumerate(cast.order):
-        folder = pass_dir(work, k, person)
+        folder = pass_dir(work / PASSES, k, person)
         mats = folder / "materials"
         masks = _frames(mats / "src_mask.mp4")[..., 0] > 127
         assert all(np.array_equal(masks[t], model_mask(labels[t], person)) for t in range(len(labels)))
@@ -111,7 +114,7 @@ def test_replace_passes_masks_poses_references_and_paste_back(small, tmp_path, o
         generated[person] = _frames(folder / GENERATED)
     first, second = cast.order
     # pass 2's scene holds pass 1's output inside pass 1's region (outside pass 2's mask)
-    bg2 = _frames(pass_dir(work, 1, second) / "materials" / "src_bg.mp4")
+    bg2 = _frames(pass_dir(work / PASSES, 1, second) / "materials" / "src_bg.mp4")
     inside = np.stack([paste_region(lab, first) & ~model_mask(lab, second) for lab in labels])
     from_pass = np.abs(bg2[inside] - generated[first][inside]).mean()  # random weights: noise, kept roughly by H.264
     assert from_pass < 0.3 * np.abs(bg2[inside] - original[inside]).mean()
@@ -119,7 +122,7 @@ def test_replace_passes_masks_poses_references_and_paste_back(small, tmp_path, o
     touched = np.zeros(labels.shape, bool)
     for person in cast.order:
         touched |= np.stack([paste_region(lab, person) for lab in labels])
-    composed = np.stack([scene for scene, _ in composite_scenes(cast, work, [0, 1])]).astype(int)
+    composed = np.stack([scene for scene, _ in composite_scenes(cast, work / PASSES, [0, 1])]).astype(int)
     assert np.array_equal(composed[~touched], original[~touched])  # exactly the scene, before the one encode
     assert np.abs(final[~touched] - original[~touched]).mean() < 5
     assert not (touched & (labels == 3)).any()
@@ -135,6 +138,7 @@ def test_killed_replace_cast_resumes_in_the_current_pass(small, tmp_path, one_th
     model = load_model("random:tiny", device="cpu")
     settings = GenerateSettings(steps=1, segment_frames=9, dtype="fp32", device="cpu", prompt="w1")
     whole = generate_cast_replace(cast, tmp_path / "whole.mp4", settings=settings, model=model, work_dir=tmp_path / "a")
+    assert not (tmp_path / "a").exists()  # the passes go once the video is written, and the folder it made
     passes: list[int] = []
 
     class Killed(Exception):
@@ -155,7 +159,7 @@ def test_killed_replace_cast_resumes_in_the_current_pass(small, tmp_path, one_th
             on_pass=lambda index, count, person: passes.append(index),
         )
     assert passes == [0, 1] and not (tmp_path / "b.mp4").exists()
-    stamp = (pass_dir(tmp_path / "b", 0, cast.order[0]) / GENERATED).stat().st_mtime_ns
+    stamp = (pass_dir(tmp_path / "b" / PASSES, 0, cast.order[0]) / GENERATED).stat().st_mtime_ns
     events = []
     passes.clear()
     resumed = generate_cast_replace(
@@ -164,10 +168,11 @@ def test_killed_replace_cast_resumes_in_the_current_pass(small, tmp_path, one_th
         settings=settings,
         model=model,
         work_dir=tmp_path / "b",
+        keep_work=True,
         progress=lambda e: events.append((e.stage, e.segment)),
         on_pass=lambda index, count, person: passes.append(index),
     )
     assert passes == [1]  # the finished pass is not run again
     assert ("resume", 1) in events  # the current pass continues at its second segment
-    assert (pass_dir(tmp_path / "b", 0, cast.order[0]) / GENERATED).stat().st_mtime_ns == stamp
+    assert (pass_dir(tmp_path / "b" / PASSES, 0, cast.order[0]) / GENERATED).stat().st_mtime_ns == stamp
     assert np.array_equal(_frames(whole), _frames(resumed))

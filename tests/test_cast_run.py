@@ -33,7 +33,7 @@ def tracked(monkeypatch, cast_inputs):
     """Tracking answers with the composite's truth, and counts its calls."""
     calls = []
 
-    def truth(video, any_image, work, **kwargs):
+    def truth(video, any_image, work, tracking, **kwargs):
         calls.append(video)
         return cast_inputs[0].people
 
@@ -65,7 +65,7 @@ def test_run_cast_preview_writes_the_video_and_reuses_the_cast(mode, tmp_path, c
     cast = load_cast(first.materials)
     assert (cast.mode, [m.person for m in cast.members]) == (mode, [0, 1])
     assert [m.image.name for m in cast.members] == [astronaut.name, "hopper.png"]
-    again = run(None, video, out, cast=[f"0={astronaut}", f"1={hopper}"], cast_options=options, **kw)
+    again = run(None, video, out, cast=[f"0={astronaut}", f"1={hopper}"], cast_options=options, overwrite=True, **kw)
     assert not again.preprocessed and again.materials == first.materials and len(tracked) == 1
 
 
@@ -96,7 +96,7 @@ def test_bad_cast_is_one_line_exit_2_and_writes_nothing(tmp_path, cast_inputs, t
         "never appears": (["--cast", f"0={astronaut}", "--cast", f"5={hopper}"], "cast id 5 never appears"),
         "cast twice": (["--cast", f"0={astronaut}", "--cast", f"0={hopper}"], "person 0 is cast twice"),
         "no figure": (["--cast", f"0={astronaut}", "--cast", f"1={plain}"], "no figure found in the cast image"),
-        "not an image": (["--cast", f"0={astronaut}", "--cast", f"1={video}"], "cannot read character image"),
+        "not an image": (["--cast", f"0={astronaut}", "--cast", f"1={video}"], "is not an image"),
         "too many": ([arg for i in range(8) for arg in ("--cast", f"{i}={astronaut}")], "at most 7"),
         "no multi path": (["--cast", f"0={astronaut}", "--model", "animate"], "animates one character"),
         "replace with multianimate": (
@@ -118,4 +118,4 @@ def test_bad_cast_is_one_line_exit_2_and_writes_nothing(tmp_path, cast_inputs, t
         code, err = _cli([*base, *args], capsys)
         assert code == 2, (name, err)
         assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (name, err)
-        assert not out.exists() and not (tmp_path / "bad.wanimate").exists(), name
+        assert not out.exists() and not (tmp_path / "bad.work").exists(), name

@@ -52,7 +52,9 @@ def test_resumed_run_with_correction_is_bit_identical(tmp_path, one_thread):
     full = _segments(work)
     for index in (1, 2):
         (work / "segments" / f"{index:05d}.safetensors").unlink()
-    generate(materials, tmp_path / "o.mp4", settings=settings, model=model, work_dir=work, keep_work=True)
+    generate(
+        materials, tmp_path / "o.mp4", settings=settings, model=model, work_dir=work, keep_work=True, overwrite=True
+    )
     for a, b in zip(full, _segments(work), strict=True):
         assert np.array_equal(a, b)
     generate(materials, tmp_path / "p.mp4", settings=plain, model=model, work_dir=tmp_path / "p.work", keep_work=True)

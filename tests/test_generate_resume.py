@@ -97,7 +97,7 @@ def _segments_started(materials: Path, output: Path, model, settings: GenerateSe
         if event.stage == "segment":
             started.append(event.segment)
 
-    generate(materials, output, settings=settings, model=model, keep_work=True, progress=record)
+    generate(materials, output, settings=settings, model=model, keep_work=True, overwrite=True, progress=record)
     return started
 
 

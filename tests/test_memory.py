@@ -1,4 +1,4 @@
-"""Memory modes keep the output within documented bounds, and the VRAM planner picks sensibly.
+"""Memory modes keep the output within documented bounds (budget planning: test_memory_budget.py).
 
 Bounds against the fp32 reference (tiny random model, 17 frames in two segments, 4 steps, frames in
 [0, 1]; docs/performance.md): bf16 and int8 max |Δ| ≤ 0.3, mean ≤ 0.01; fp8 max ≤ 0.3, mean ≤ 0.02.
@@ -7,25 +7,15 @@ Placement-only modes (group offload, text encoder on CPU, VAE tiling below the t
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import torch
 from engine_runs import run_engine
 
 from wanimate.errors import WanimateError
-from wanimate.generate.runtime import resolve_vram_budget
 from wanimate.generate.settings import GenerateSettings
 from wanimate.models.factory import build_pipeline, build_transformer, model_config
-from wanimate.models.memory import (
-    MemoryOptions,
-    estimate_vram_gib,
-    plan_for_budget,
-    quantize_transformer,
-    transformer_params,
-    weight_bytes,
-)
+from wanimate.models.memory import quantize_transformer, weight_bytes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SETTINGS = dict(steps=4, seed=3)
@@ -105,55 +95,5 @@ def test_unknown_modes_are_user_errors():
         GenerateSettings(offload="disk").validate()
     with pytest.raises(WanimateError, match="--vram-budget"):
         GenerateSettings(vram_budget=0).validate()
-
-
-def _plan(budget: float, width: int = 832, height: int = 480, guidance: float = 1.0):
-    cfg = model_config("full").transformer
-    return plan_for_budget(
-        budget,
-        dit_params=FULL_PARAMS,
-        dim=cfg["num_attention_heads"] * cfg["attention_head_dim"],
-        ffn_dim=cfg["ffn_dim"],
-        height=height,
-        width=width,
-        frames=77,
-        guidance=guidance,
-    )
-
-
-FULL_PARAMS = transformer_params(model_config("full").transformer)
-
-
-def test_vram_planner_trades_speed_for_memory_as_the_budget_shrinks():
-    assert 17.0e9 < FULL_PARAMS < 17.6e9  # the 14B DiT with its face adapters and motion encoder
-    roomy = _plan(80)
-    assert roomy.options == MemoryOptions() and roomy.estimate_gib <= 80
-    tight = _plan(12)
-    assert tight.options.offload in ("group", "sequential") and tight.options.quantize == "fp8"
-    assert tight.estimate_gib <= 12
-    order = [_plan(b).options for b in (80, 48, 40, 24, 12, 8)]
-    ranks = [
-        ["none", "model", "group", "sequential"].index(o.offload) * 10 + (o.quantize != "none") + o.text_encoder_cpu
-        for o in order
-    ]
-    assert ranks == sorted(ranks)
-    # 720p needs more than 480p under the same plan; CFG batching doubles activations.
-    options = MemoryOptions(offload="group", quantize="fp8", text_encoder_cpu=True, vae_tiling=True)
-    cfg = model_config("full").transformer
-    dims = dict(dit_params=FULL_PARAMS, dim=5120, ffn_dim=cfg["ffn_dim"], frames=77)
-    at480 = estimate_vram_gib(options, height=480, width=832, batch=1, **dims)
-    at720 = estimate_vram_gib(options, height=720, width=1280, batch=1, **dims)
-    assert at480 < at720 < estimate_vram_gib(options, height=720, width=1280, batch=2, **dims)
-
-
-def test_budget_resolves_into_concrete_options_and_says_so(caplog):
-    transformer = build_transformer(model_config("tiny"))
-    settings = GenerateSettings(vram_budget=0.5)
-    with caplog.at_level(logging.WARNING, logger="wanimate"):
-        resolved = resolve_vram_budget(settings, transformer, 32, 32)
-    assert resolved.vram_budget is None
-    assert "picked offload=" in caplog.text
-    # The budget itself never enters the resume key; the options it picked do.
-    assert settings.result_key() == GenerateSettings(vram_budget=3.0).result_key()
-    assert GenerateSettings(offload="group").result_key() == GenerateSettings().result_key()
-    assert GenerateSettings(quantize="int8").result_key() != GenerateSettings().result_key()
+    with pytest.raises(WanimateError, match="--ram-budget"):
+        GenerateSettings(ram_budget=-1).validate()

@@ -84,9 +84,9 @@ def test_guided_step_matches_reference_forward(model, materials, batch_cfg):
         x = torch.cat([latents, y], dim=1)
         theirs = ref.guided(model.pipeline.transformer, x, t.reshape(1), positive, negative, clip, condition, 1.5)
         unconditioned = ref.guided(model.pipeline.transformer, x, t.reshape(1), positive, negative, clip, None, 1.5)
-    assert torch.allclose(segments._segment["y"], y, atol=1e-6)
+    assert torch.allclose(segments.segment_inputs["y"], y, atol=1e-6)
     assert (y - ref.i2v_condition(model.pipeline.vae, _inputs(materials)[2], 9)).abs().max() > 1e-2  # ref pose in y
-    assert (segments._segment["condition"] - condition).abs().max() <= 1e-5
+    assert (segments.segment_inputs["condition"] - condition).abs().max() <= 1e-5
     assert (ours - theirs).abs().max() <= 1e-5
     assert (ours - unconditioned).abs().max() > 1e-3  # the pose/identity condition really enters
 

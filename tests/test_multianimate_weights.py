@@ -15,8 +15,9 @@ from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
 
 from wanimate.errors import WanimateError
 from wanimate.models import factory
+from wanimate.models.convert import convert_weights
 from wanimate.models.families import I2V
-from wanimate.models.loading import convert_weights, load_model
+from wanimate.models.loading import load_model
 from wanimate.models.official_export import save_official
 from wanimate.multianimate.adapters import MultiAnimateAdapters
 from wanimate.multianimate.checkpoint import checkpoint_files, scan_checkpoint, tensor_reader
@@ -180,7 +181,7 @@ def test_not_a_multianimate_checkpoint(tmp_path):
 
 
 def test_default_base_from_the_hub_cache_is_converted_once(base, folders, tmp_path, monkeypatch):
-    from wanimate.models import hub, loading
+    from wanimate.models import convert, hub
 
     monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
@@ -194,7 +195,7 @@ def test_default_base_from_the_hub_cache_is_converted_once(base, folders, tmp_pa
     assert (
         hub.converted_dir("Wan-AI/Wan2.1-I2V-14B-720P", repo / "snapshots" / revision) / "model_index.json"
     ).is_file()
-    monkeypatch.setattr(loading, "convert_weights", lambda *a, **k: pytest.fail("converted again"))
+    monkeypatch.setattr(convert, "convert_weights", lambda *a, **k: pytest.fail("converted again"))
     again = load_model(family=I2V, dtype=torch.float32, progress=False)
     assert all(
         torch.equal(v, again.pipeline.transformer.state_dict()[k]) for k, v in base.transformer.state_dict().items()

@@ -23,13 +23,14 @@ from wanimate.preprocess.keypoints import (
     RIGHT_HAND,
 )
 from wanimate.preprocess.pose import PersonPose, make_backend
-from wanimate.preprocess.pose.mediapipe_backend import crop_around, next_crop, scan_windows
+from wanimate.preprocess.pose.finders import end_squares
+from wanimate.preprocess.pose.landmarker import ROI_SCALE, Roi
 from wanimate.preprocess.pose.mediapipe_mapping import (
     BLAZEPOSE_FOR_COCO,
     FACE68_FROM_MESH,
     holistic_to_coco,
 )
-from wanimate.preprocess.tracking import follow_person
+from wanimate.preprocess.selection import follow_person
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +104,18 @@ def test_mapping_tables() -> None:
     assert all(hand[1 + 4 * i + 3].endswith("TIP") for i in range(5))
 
 
-def test_crops_stay_put_until_the_person_nears_an_inner_edge() -> None:
-    w, h = 1280, 720
-    box = np.array([500.0, 200.0, 700.0, 719.0])  # upper body, cut by the bottom edge
-    crop = crop_around(box, w, h)
-    assert crop[3] == h and crop[0] < 500 and crop[2] > 700
-    jittered = box + np.array([3.0, -2.0, 4.0, 0.0])
-    assert (next_crop(crop, jittered, w, h) == crop).all()  # touching the border needs no room
-    moved = box + np.array([-150.0, 0.0, -150.0, 0.0])
-    assert not (next_crop(crop, moved, w, h) == crop).all()
-    shrunk = np.array([580.0, 400.0, 620.0, 480.0])
-    assert not (next_crop(crop, shrunk, w, h) == crop).all()
-    assert scan_windows(720, 1280) == [(0, 0, 1280, 720), (0, 0, 720, 720), (560, 0, 1280, 720)]
-    assert scan_windows(480, 640) == [(0, 0, 640, 480)]
+def test_regions_follow_mediapipes_alignment_and_stay_in_the_frame() -> None:
+    upright = Roi.from_axis(np.array([100.0, 200.0]), np.array([100.0, 120.0]))  # circle point above the hip
+    assert upright.rotation == pytest.approx(0.0) and upright.side == pytest.approx(2 * 80 * ROI_SCALE)
+    leaning = Roi.from_axis(np.array([100.0, 200.0]), np.array([180.0, 200.0]))  # lying, head to the right
+    assert leaning.rotation == pytest.approx(np.pi / 2)
+    assert upright.bounds(1280, 720) == (0, 100, 200, 300)  # clipped at the left border
+    turned = Roi(640.0, 360.0, 100.0, np.pi / 4)  # a square on its corner reaches sqrt(2) further
+    x0, _, x1, _ = turned.bounds(1280, 720)
+    assert x1 - x0 == pytest.approx(100 * np.sqrt(2), abs=2)
+    assert Roi.around_box(np.array([10.0, 20.0, 50.0, 120.0])) == Roi(30.0, 70.0, 100 * ROI_SCALE)
+    assert end_squares(720, 1280) == [(0, 0, 1280, 720), (0, 0, 720, 720), (560, 0, 1280, 720)]
+    assert end_squares(480, 640) == [(0, 0, 640, 480)]
 
 
 def _landmarks(points: np.ndarray) -> SimpleNamespace:

@@ -153,7 +153,7 @@ def test_asking_for_a_person_who_is_not_there_fails_cleanly(
 ) -> None:
     out = tmp_path / "m"
     code, _, err = _run(_args(astronaut_image, talk, out, "--person", "3", "--no-retarget"), capsys)
-    _assert_failed_cleanly(code, err, out, "--person 3", "has only 1")
+    _assert_failed_cleanly(code, err, out, "--person 3", "there is no person 3; 1 people were tracked")
 
 
 def test_existing_output_needs_overwrite_and_user_data_is_never_clobbered(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -61,6 +60,7 @@ def test_preview_run_writes_result_compare_and_reuses_materials(tmp_path, astron
         backend="preview",
         preprocess_options=SMALL,
         settings=GenerateSettings(seed=1),
+        overwrite=True,
         progress_bars=False,
     )
     second_s = time.perf_counter() - started
@@ -68,7 +68,14 @@ def test_preview_run_writes_result_compare_and_reuses_materials(tmp_path, astron
     assert second_s < first_s
 
     third = run(
-        astronaut_image, short_drive, out, backend="preview", preprocess_options=SMALL, fresh=True, progress_bars=False
+        astronaut_image,
+        short_drive,
+        out,
+        backend="preview",
+        preprocess_options=SMALL,
+        fresh=True,
+        overwrite=True,
+        progress_bars=False,
     )
     assert third.preprocessed
 
@@ -174,4 +181,4 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys, short_drive):
     assert code == 2 and "Traceback" not in err
     assert "person" in err or "body" in err
     assert not (tmp_path / "o.mp4").exists()
-    shutil.rmtree(tmp_path / "o.wanimate", ignore_errors=True)
+    assert not (tmp_path / "o.work").exists()  # an early error leaves no empty work folder

@@ -158,6 +158,14 @@ def test_openapi_documents_every_route(server):
     assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
+def test_people_sheet_waits_for_preprocessing(server, astronaut_image, clip):
+    job_id = submit(server.url, media(astronaut_image, clip)).json()["id"]
+    for path in (f"/jobs/{job_id}/people", f"/jobs/{job_id}/people.json"):
+        response = httpx.get(f"{server.url}{path}", timeout=30)
+        assert response.status_code == 409 and "not ready: the job is queued" in response.json()["detail"]
+    assert httpx.get(f"{server.url}/jobs/nope/people", timeout=30).status_code == 404
+
+
 def test_cancel_queued_job_removes_its_files_and_delete_forgets_it(server, astronaut_image, clip):
     job = submit(server.url, media(astronaut_image, clip)).json()
     folder = server.app.state.config.jobs_dir / job["id"]

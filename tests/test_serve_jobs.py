@@ -3,6 +3,7 @@ a SIGKILLed worker resuming a multi-segment job, and 20 concurrent submissions s
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 import av
 import httpx
 import pytest
+from PIL import Image
 
 from wanimate.bench.serve import short_clip
 from wanimate.serve.config import ServeConfig
@@ -91,6 +93,13 @@ def test_preview_job_end_to_end_with_live_events(server, astronaut_image, clip, 
     assert side[1] > width  # driving | skeleton | result
     materials = httpx.get(f"{server.url}/jobs/{job_id}/materials", timeout=30)
     assert materials.status_code == 200 and frames_of(materials.content, tmp_path)[0] == CLIP_FRAMES
+    sheet = httpx.get(f"{server.url}{job['links']['people']}", timeout=30)
+    assert sheet.status_code == 200 and sheet.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(sheet.content))
+    assert image.size[0] == 960 and image.size[1] > 960 * 144 // 176  # the frame, scaled, and a thumbnail row
+    people = httpx.get(f"{server.url}/jobs/{job_id}/people.json", timeout=30).json()
+    assert people["format"] == "wanimate-people" and [p["id"] for p in people["people"]] == [0]
+    assert people["chosen"] == 0 and people["people"][0]["first_frame"] == 0
     ranged = httpx.get(f"{server.url}/jobs/{job_id}/result", headers={"Range": "bytes=0-99"}, timeout=30)
     assert ranged.status_code == 206 and len(ranged.content) == 100
 
@@ -101,7 +110,7 @@ def test_preview_job_end_to_end_with_live_events(server, astronaut_image, clip, 
 def test_tiny_wan_job_resumes_after_the_worker_is_killed(server, astronaut_image, clip, tmp_path):
     supervisor = server.app.state.supervisor
     job_id = submit(server.url, astronaut_image, clip, WAN)
-    segments = server.app.state.config.jobs_dir / job_id / "work" / "generate" / "segments"
+    segments = server.app.state.config.jobs_dir / job_id / "work" / "segments"
     wait_for(lambda: len(list(segments.glob("*.safetensors"))) >= 1, 240, "the first finished segment", every=0.01)
     victim = supervisor.pid
     os.kill(victim, signal.SIGKILL)
@@ -133,6 +142,8 @@ def test_tiny_wan_job_resumes_after_the_worker_is_killed(server, astronaut_image
 
     result = httpx.get(f"{server.url}/jobs/{job_id}/result", timeout=30)
     assert frames_of(result.content, tmp_path)[0] == CLIP_FRAMES
+    job_dir = server.app.state.config.jobs_dir / job_id
+    assert not [p for p in job_dir.rglob("*") if ".partial" in p.name]  # the killed attempt's staging is gone
     view = httpx.get(f"{server.url}/jobs/{job_id}").json()
     assert view["backend"] == "wan" and view["attempts"] == 2
 

@@ -56,6 +56,8 @@ def test_upload_run_and_play_in_chromium(astronaut_image, carphone_video, tmp_pa
             assert page.text_content("#job-state") == "done"
             page.wait_for_selector("#compare-fig", state="visible", timeout=30_000)
             page.wait_for_selector("#materials-fig", state="visible", timeout=30_000)
+            page.wait_for_selector("#people-fig", state="visible", timeout=30_000)
+            assert page.evaluate("document.querySelector('#people').naturalWidth") == 960  # the people sheet
             size = page.evaluate(
                 "(() => { const v = document.querySelector('#result'); return [v.videoWidth, v.videoHeight]; })()"
             )

@@ -10,7 +10,7 @@ import pytest
 from wanimate.errors import WanimateError
 from wanimate.preprocess.keypoints import L_SHOULDER, NOSE, NUM_KEYPOINTS, R_ANKLE
 from wanimate.preprocess.pose import PersonPose
-from wanimate.preprocess.tracking import follow_person
+from wanimate.preprocess.selection import follow_person
 
 H, W = 480, 800
 # A standing person: body + feet template in units of body height, centred on x = 0, top at y = 0.
@@ -71,7 +71,8 @@ def test_leaving_and_returning_is_the_same_performer_and_the_gap_is_missing() ->
     assert track.missing[20:40].all() and not track.interpolated.any()
     assert (track.keypoints[20:40] == 0).all() and (track.boxes[20:40] == 0).all()
     assert np.abs(centres(track.keypoints[40:]) - (400 + 2 * np.arange(40, 60))).max() < 1.0
-    assert track.summary["tracklets_joined"] == 2
+    assert len(track.people) == 2  # the returning performer is one person, the bystander another
+    assert track.summary["people_seen"] == 2
     assert track.summary["frames_missing"] == 20
     json.dumps(track.summary)
 
@@ -96,7 +97,7 @@ def test_auto_prefers_the_big_central_performer_over_an_early_edge_person() -> N
     detections = [[person(60, 150, 150)] for _ in range(5)]  # someone at the edge comes first
     detections += [[person(60, 150, 150), person(420, 40, 420)] for _ in range(40)]
     track = follow_person(detections, (H, W))
-    assert track.summary["person"] is None  # the chosen one was not in the first frame with people
+    assert track.summary["person"] == 1  # ids follow first appearance: the early edge person is 0
     assert track.missing[:5].all()
     np.testing.assert_allclose(centres(track.keypoints[5:]), 420, atol=1e-3)
     assert track.summary["performer_score"] > track.summary["runner_up_score"]
@@ -110,9 +111,9 @@ def test_person_index_and_errors() -> None:
         [person(500, 100, 300), person(150, 100, 300)] for _ in range(5)
     ]
     assert centres(follow_person(detections, (H, W), person="1").keypoints)[3] == pytest.approx(500, abs=1e-3)
-    with pytest.raises(WanimateError, match="only 2"):
+    with pytest.raises(WanimateError, match="there is no person 2; 2 people were tracked"):
         follow_person(detections, (H, W), person=2)
-    with pytest.raises(WanimateError, match="'auto' or a number"):
+    with pytest.raises(WanimateError, match="'auto' or a person id"):
         follow_person(detections, (H, W), person="tallest")
     with pytest.raises(WanimateError, match="no person found in any of the 7 frames scanned"):
         follow_person([[] for _ in range(7)], (H, W))

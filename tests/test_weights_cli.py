@@ -65,5 +65,5 @@ def test_info_reports_versions_device_backends_and_cached_weights(app: typer.Typ
     for name in ("torch", "diffusers", "transformers", "av", "mediapipe", "wanimate"):
         assert f"\n  {name} " in out
     assert "device: " in out and ("cpu" in out or "cuda" in out or "mps" in out)
-    assert "available: " in out and "native" in out  # torch SDPA is always importable
+    assert "available here: " in out and "native" in out  # torch SDPA is always importable
     assert "Wan-AI/Wan2.2-Animate-14B" in out and "hub" in out

@@ -2,70 +2,35 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from checkpoints import put_in_cache, reference_pipeline, write_layouts
 from huggingface_hub import constants
-from safetensors.torch import load_file, save_file
-from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from wanimate.errors import WanimateError
-from wanimate.models import factory, hub, loading
-from wanimate.models.loading import LoadedModel, convert_weights, load_model
-from wanimate.models.official_export import save_official
-from wanimate.models.official_io import LORA_FILE, dit_shards
-
-
-def _reference_pipeline():
-    """The tiny factory pipeline with a CLIP tower of ViT-H head width (80), which the official
-    checkpoint format implies because it stores no head count."""
-    pipe = factory.build_pipeline("tiny")
-    cfg = factory.model_config("tiny")
-    pipe.transformer = factory.build_transformer(
-        dataclasses.replace(cfg, transformer={**cfg.transformer, "image_dim": 80}), seed=3
-    )
-    torch.manual_seed(1)
-    pipe.image_encoder = CLIPVisionModel(
-        CLIPVisionConfig(
-            hidden_size=80,
-            intermediate_size=160,
-            num_hidden_layers=2,
-            num_attention_heads=1,
-            patch_size=14,
-            image_size=28,
-            hidden_act="gelu",
-            projection_dim=80,
-        )
-    ).eval()
-    return pipe
+from wanimate.models import convert, hub
+from wanimate.models.convert import convert_weights
+from wanimate.models.loading import LoadedModel, load_model
+from wanimate.models.official_io import LORA_FILE
 
 
 @pytest.fixture(scope="module")
 def reference():
-    return _reference_pipeline()
+    return reference_pipeline()
 
 
 @pytest.fixture(scope="module")
 def layouts(reference, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("layouts")
-    off = save_official(reference, root / "official")
-    torch.save({"state_dict": {"blocks.0.self_attn.q.lora_A.default.weight": torch.zeros(1, 24)}}, off / LORA_FILE)
-    reference.save_pretrained(root / "diffusers")
-    native = {}
-    for shard in dit_shards(off):
-        native.update(load_file(shard))
-    save_file({"model.diffusion_model." + k: v for k, v in native.items()}, root / "comfy_native.safetensors")
-    save_file(dict(reference.transformer.state_dict()), root / "diffusers_keys.safetensors")
-    return {
-        "official": off,
-        "diffusers": root / "diffusers",
-        "converted": convert_weights(off, root / "converted", progress=False),
-        "comfy": root / "comfy_native.safetensors",
-        "single": root / "diffusers_keys.safetensors",
-    }
+    found = write_layouts(reference, root)
+    torch.save(
+        {"state_dict": {"blocks.0.self_attn.q.lora_A.default.weight": torch.zeros(1, 24)}},
+        found["official"] / LORA_FILE,
+    )
+    return {**found, "converted": convert_weights(found["official"], root / "converted", progress=False)}
 
 
 def _outputs(pipe) -> dict[str, torch.Tensor]:
@@ -144,7 +109,7 @@ def test_converted_folder_is_complete_and_conversion_refuses_to_overwrite(layout
     index = json.loads((out / "model_index.json").read_text())
     assert index["_class_name"] == "WanAnimatePipeline"
     assert (out / LORA_FILE).is_file() and not out.with_name(out.name + ".partial").exists()
-    assert len(list((out / "transformer").glob("diffusion_pytorch_model-*.safetensors"))) == 2
+    assert (out / "transformer" / "diffusion_pytorch_model.safetensors").is_file()  # one shard: under 5 GB
     with pytest.raises(WanimateError, match="already exists"):
         convert_weights(layouts["official"], out, progress=False)
     with pytest.raises(WanimateError, match="already in the diffusers layout"):
@@ -155,7 +120,7 @@ def test_failed_conversion_leaves_nothing_behind(layouts, tmp_path: Path, monkey
     def boom(*_: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loading, "_write_transformer", boom)
+    monkeypatch.setattr(convert, "_write_official_transformer", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         convert_weights(layouts["official"], tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == []
@@ -210,17 +175,6 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "hf" / "hub"
 
 
-def _put_in_cache(cache: Path, repo_id: str, source: Path, revision: str = "0123abcd" * 5) -> Path:
-    """Lay ``source`` out exactly like a hub download: models--Org--Name/snapshots/<rev>/ + refs/main."""
-    import shutil
-
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    shutil.copytree(source, repo / "snapshots" / revision)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(revision)
-    return repo / "snapshots" / revision
-
-
 def test_missing_repo_offline_is_one_clear_error(hf_cache: Path) -> None:
     with pytest.raises(WanimateError) as err:
         load_model("Wan-AI/Wan2.2-Animate-14B", progress=False)
@@ -232,7 +186,7 @@ def test_missing_repo_offline_is_one_clear_error(hf_cache: Path) -> None:
 def test_cached_official_repo_is_converted_once_then_reused(
     layouts, hf_cache: Path, monkeypatch: pytest.MonkeyPatch, reference
 ) -> None:
-    snapshot = _put_in_cache(hf_cache, "Wan-AI/Wan2.2-Animate-14B", layouts["official"])
+    snapshot = put_in_cache(hf_cache, "Wan-AI/Wan2.2-Animate-14B", layouts["official"])
     first = load_model(dtype=torch.float32, progress=False)
     assert first.layout == "official"
     assert first.source == f"Wan-AI/Wan2.2-Animate-14B@{snapshot.name}"
@@ -244,7 +198,7 @@ def test_cached_official_repo_is_converted_once_then_reused(
     def no_second_conversion(*_: object, **__: object) -> None:
         raise AssertionError("converted again")
 
-    monkeypatch.setattr(loading, "convert_weights", no_second_conversion)
+    monkeypatch.setattr(convert, "convert_weights", no_second_conversion)
     again = load_model(dtype=torch.float32, progress=False)
     _assert_same_weights(reference, again.pipeline)
 
@@ -254,12 +208,12 @@ def test_cached_official_repo_is_converted_once_then_reused(
 
 
 def test_cached_diffusers_repo_and_single_file_with_hub_base(layouts, hf_cache: Path, reference) -> None:
-    _put_in_cache(hf_cache, "Wan-AI/Wan2.2-Animate-14B-Diffusers", layouts["diffusers"])
+    put_in_cache(hf_cache, "Wan-AI/Wan2.2-Animate-14B-Diffusers", layouts["diffusers"])
     loaded = load_model("Wan-AI/Wan2.2-Animate-14B-Diffusers", dtype=torch.float32, progress=False)
     assert loaded.layout == "diffusers" and loaded.relight_lora is None
     _assert_same_weights(reference, loaded.pipeline)
 
-    _put_in_cache(hf_cache, "Wan-AI/Wan2.2-Animate-14B", layouts["official"])
+    put_in_cache(hf_cache, "Wan-AI/Wan2.2-Animate-14B", layouts["official"])
     single = load_model(str(layouts["comfy"]), dtype=torch.float32, progress=False)  # default base: the hub repo
     assert single.layout == "single-file" and single.relight_lora is not None
     _assert_same_weights(reference, single.pipeline)

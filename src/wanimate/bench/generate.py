@@ -71,12 +71,10 @@ class StageClock:
         }
 
 
-RESOLUTIONS = {"480p": (832, 480), "720p": (1280, 720)}
-
-
 def parse_resolution(text: str) -> tuple[int, int]:
     """``832x480`` or a named preset; returns (width, height)."""
     from wanimate.errors import WanimateError
+    from wanimate.preprocess.sizing import NAMED_AREAS as RESOLUTIONS
 
     if text in RESOLUTIONS:
         return RESOLUTIONS[text]
@@ -176,9 +174,11 @@ def bench_generate(
     options: dict[str, Any] | None = None,
 ) -> dict[str, float | int | str]:
     """Run ours (with ``options``: GenerateSettings speed/memory fields) and, if asked, the diffusers baseline."""
+    from wanimate.devices import check_device
     from wanimate.generate import GenerateSettings, generate
     from wanimate.materials.synthetic import write_materials
     from wanimate.models.factory import build_pipeline
+    from wanimate.models.limits import known_limits
     from wanimate.models.memory import weight_bytes
 
     settings = GenerateSettings(
@@ -193,6 +193,9 @@ def bench_generate(
         clip_input="diffusers",
         **(options or {}),
     )
+    settings.validate()
+    check_device(settings.device)
+    known_limits(f"random:{config}").check(width, height, segment_frames)  # type: ignore[union-attr]
     resolved = settings.resolved_device()
     cuda = resolved.type == "cuda"
     result: dict[str, float | int | str] = {

@@ -50,12 +50,12 @@ def _adapter_costs(model: Any, materials: Any, settings: Any, repeats: int) -> d
     with torch.no_grad():
         part.begin(generator)
         latents = part.start_segment(segment, plan.source_indices(segment), None, generator)
-        seg, transformer = part._segment, model.pipeline.transformer
+        seg, transformer = part.segment_inputs, model.pipeline.transformer
         args = dict(
             hidden_states=torch.cat([latents.to(part.dtype), seg["y"]], dim=1),
             timestep=part.timesteps()[0].expand(1).to(part.dtype),
-            encoder_hidden_states=part.prompt_embeds,
-            encoder_hidden_states_image=part.image_embeds,
+            encoder_hidden_states=part.job_inputs["prompt"],
+            encoder_hidden_states_image=part.job_inputs["image"],
             return_dict=False,
         )
 

@@ -31,6 +31,7 @@ STAGES = (
     "face",
     "masks",
     "preview",
+    "sheet",
     "writing",
     "pass1",
     "pass2",
@@ -81,8 +82,10 @@ def make_clip(path: Path, seconds: float, size: tuple[int, int] = BENCH_SIZE, fp
     return path
 
 
-def _run_child(image: Path, video: Path, output: Path, mode: str) -> dict[str, Any]:
-    request = json.dumps({"image": str(image), "video": str(video), "output": str(output), "mode": mode})
+def _run_child(image: Path, video: Path, output: Path, mode: str, finder: str = "tiles") -> dict[str, Any]:
+    request = json.dumps(
+        {"image": str(image), "video": str(video), "output": str(output), "mode": mode, "finder": finder}
+    )
     done = subprocess.run(
         [sys.executable, "-m", "wanimate.bench.preprocess", request],
         capture_output=True,
@@ -107,6 +110,7 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
         request["video"],
         request["output"],
         mode=request["mode"],
+        finder=request.get("finder", "tiles"),
         progress=False,
         overwrite=True,
     )
@@ -122,6 +126,8 @@ def _child(request: dict[str, Any]) -> dict[str, Any]:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mib": usage.ru_maxrss / 1024,
         "load_avg_1m": (load_before, os.getloadavg()[0]),
+        "people_seen": meta.provenance["tracking"]["people_seen"],
+        "frames_detected": meta.provenance["tracking"]["frames_detected"],
     }
 
 
@@ -137,8 +143,28 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def run_benchmark(seconds: float = 10.0, mode: str = "animate", memory: bool = True) -> dict[str, Any]:
-    """Measure one ``seconds`` run in detail, then (``memory``) peak RSS of 10 s vs 60 s clips."""
+CLIPS = ("carphone", "crowd")
+
+
+def make_crowd_clip(path: Path, seconds: float, size: tuple[int, int] = BENCH_SIZE) -> Path:
+    """The wide shot of ``example:crowd`` (four people, a crossing, a wall, an exit) at ``size``, 20 fps."""
+    from wanimate import scenes
+
+    base = scenes.wide_shot(frames=max(2, round(seconds * 20)))
+    return scenes.write_scene(scenes.framed(base, *size), path)
+
+
+def run_benchmark(
+    seconds: float = 10.0, mode: str = "animate", memory: bool = True, compare: bool = True, clip: str = "carphone"
+) -> dict[str, Any]:
+    """Measure one ``seconds`` run in detail, then (``memory``) peak RSS of 10 s vs 60 s clips.
+
+    ``clip`` is ``carphone`` (one performer) or ``crowd`` (four people walking, 1280x720 at 20 fps).
+    ``compare`` also runs the earlier single-person finder (``finder="single"``: mediapipe's
+    one-person graph with paint-out) on the same clip in the same command, for a ratio.
+    """
+    if clip not in CLIPS:
+        raise WanimateError(f"--clip must be one of {', '.join(CLIPS)}, not {clip!r}")
     _, astronaut = _package_media()
     from PIL import Image
 
@@ -147,24 +173,27 @@ def run_benchmark(seconds: float = 10.0, mode: str = "animate", memory: bool = T
         image = root / "astronaut.png"
         Image.fromarray(astronaut).save(image)
         clips: dict[float, Path] = {}
+        make = make_crowd_clip if clip == "crowd" else make_clip
 
-        def clip(length: float) -> Path:
+        def clip_of(length: float) -> Path:
             if length not in clips:
-                clips[length] = make_clip(root / f"drive_{length:g}s.mp4", length)
+                clips[length] = make(root / f"drive_{length:g}s.mp4", length)
             return clips[length]
 
-        main = _run_child(image, clip(seconds), root / "materials", mode)
+        main = _run_child(image, clip_of(seconds), root / "materials", mode)
         report: dict[str, Any] = {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": _machine(),
             "mode": mode,
             "seconds": seconds,
-            "input": f"{BENCH_SIZE[0]}x{BENCH_SIZE[1]} @ {BENCH_FPS} fps",
+            "input": f"{clip}, {BENCH_SIZE[0]}x{BENCH_SIZE[1]} @ {20 if clip == 'crowd' else BENCH_FPS} fps",
             "main": main,
         }
+        if compare:
+            report["baseline"] = _run_child(image, clip_of(seconds), root / "baseline", mode, finder="single")
         if memory:
-            short = main if seconds == 10 else _run_child(image, clip(10), root / "m10", mode)
-            long = _run_child(image, clip(60), root / "m60", mode)
+            short = main if seconds == 10 else _run_child(image, clip_of(10), root / "m10", mode)
+            long = _run_child(image, clip_of(60), root / "m60", mode)
             report["memory"] = {
                 "rss_10s_mib": short["peak_rss_mib"],
                 "rss_60s_mib": long["peak_rss_mib"],
@@ -179,6 +208,7 @@ _NOTES = {
     "pose": "  (pass 1 wall time, all pose workers)",
     "tracking": "  (tracking, smoothing, retargeting, face boxes)",
     "writing": "  (encoder thread time summed over all outputs; overlaps the rest)",
+    "sheet": "  (people.png, from frames pass 2 decodes)",
 }
 
 
@@ -208,6 +238,17 @@ def format_report(report: dict[str, Any]) -> str:
         "1-min load average before/after {:.1f}/{:.1f}".format(*main["load_avg_1m"])
     )
     lines.append(f"peak RSS {main['peak_rss_mib']:.0f} MiB")
+    lines.append(
+        f"people tracked {main['people_seen']}; performer detected in {main['frames_detected']}/{frames} frames"
+    )
+    if "baseline" in report:
+        base = report["baseline"]
+        ratio = (frames / wall) / (base["frames"] / base["wall_s"])
+        lines.append(
+            f"single-person finder (earlier path), same clip: {base['frames'] / base['wall_s']:.1f} fps; "
+            f"tiles finder / single = {ratio:.2f}; it tracked {base['people_seen']} people and detected the "
+            f"performer in {base['frames_detected']}/{base['frames']} frames"
+        )
     if "memory" in report:
         mem = report["memory"]
         lines.append(

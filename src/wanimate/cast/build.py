@@ -7,8 +7,6 @@ failure (an id never visible, a character missing from the first frame) leaves n
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -87,8 +85,9 @@ def _driving(person: TrackedPerson, fit: Fit, reference: np.ndarray | None, size
 
 
 def write_cast(output: str | Path, inputs: CastInputs, *, overwrite: bool = False) -> CastFolder:
-    """Write the cast folder at ``output`` and return it."""
-    from wanimate.preprocess.pipeline import claim_output, publish_folder
+    """Write the cast folder at ``output`` and return it (staged in a hidden sibling, published whole)."""
+    from wanimate.preprocess.staging import staged_folder
+    from wanimate.workdir import CAST_LAYOUT
 
     output = Path(output).absolute()
     people, mode = inputs.people, inputs.mode
@@ -105,15 +104,9 @@ def write_cast(output: str | Path, inputs: CastInputs, *, overwrite: bool = Fals
                     f"{start}); in animate mode every character starts in the reference frame, so cast people "
                     "present from frame 0"
                 )
-    claim_output(output, overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
-    try:
+    sources = {"driving video": inputs.video, **{f"cast image {m.person}": Path(m.image) for m in inputs.members}}
+    with staged_folder(output, overwrite, sources, CAST_LAYOUT) as staging:
         _write(staging, inputs, fit, (height, width))
-        publish_folder(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return load_cast(output)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -96,16 +95,22 @@ class _closing:
             close()
 
 
-def write_pass_materials(cast: CastFolder, work: Path, index: int) -> Path:
+def write_pass_materials(cast: CastFolder, passes: Path, index: int) -> Path:
     """Pass ``index``'s one-character replace materials (reused when already complete)."""
+    from wanimate.paths import temp_sibling
+    from wanimate.workdir import MATERIALS_LAYOUT, remove_tree_if_owned
+
     person = cast.order[index]
-    folder = pass_dir(work, index, person) / "materials"
+    folder = pass_dir(passes, index, person) / "materials"
     if (folder / "meta.json").is_file():
         return folder
     arrays = cast.arrays()
     row = arrays.index(person)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".materials.partial-", dir=folder.parent))
+    staging = temp_sibling(folder)
+    remove_tree_if_owned(staging, MATERIALS_LAYOUT)  # left by a killed run
+    remove_tree_if_owned(folder, MATERIALS_LAYOUT)  # incomplete (no meta.json)
+    staging.mkdir()
     try:
         shutil.copyfile(cast.root / ref_file(person), staging / MATERIAL_FILES["ref"])
         shutil.copyfile(cast.root / face_file(person), staging / MATERIAL_FILES["face"])
@@ -116,7 +121,7 @@ def write_pass_materials(cast: CastFolder, work: Path, index: int) -> Path:
                 )
                 for name in ("pose", "bg", "mask")
             }
-            for t, (scene, labels) in enumerate(composite_scenes(cast, work, list(range(index)))):
+            for t, (scene, labels) in enumerate(composite_scenes(cast, passes, list(range(index)))):
                 mask = model_mask(labels, person)
                 videos["pose"].write(draw_skeleton(arrays.driving[row, t], cast.height, cast.width))
                 videos["bg"].write(cv2.bitwise_and(scene, scene, mask=(~mask).view(np.uint8)))
@@ -138,7 +143,7 @@ def write_pass_materials(cast: CastFolder, work: Path, index: int) -> Path:
         write_meta(staging, meta)
         staging.replace(folder)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree_if_owned(staging, MATERIALS_LAYOUT)
         raise
     return folder
 
@@ -154,6 +159,11 @@ def _load(weights: str, settings: GenerateSettings) -> LoadedModel:
     return load_model(weights, dtype=settings.torch_dtype, device=target)
 
 
+def _local(weights: str) -> Path | None:
+    path = Path(weights).expanduser()
+    return path if not weights.startswith("random:") and path.exists() else None
+
+
 def generate_cast_replace(
     cast: CastFolder | str | Path,
     output: str | Path,
@@ -161,48 +171,76 @@ def generate_cast_replace(
     settings: GenerateSettings | None = None,
     weights: str = DEFAULT_WEIGHTS,
     model: LoadedModel | None = None,
-    work_dir: str | Path,
+    work_dir: str | Path | None = None,
     resume: bool = True,
+    keep_work: bool = False,
     audio: bool = True,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
     on_pass: Any = None,
 ) -> Path:
     """Run every pass (resuming where a killed run stopped), then write the final video to ``output``.
 
-    ``on_pass(index, count, person)`` is told when each pass starts (finished passes are skipped silently).
+    The passes live in ``work_dir`` (default ``<output stem>.work``, a marked work folder: only
+    wanimate's own files in it are ever deleted); they are removed after the video is written unless
+    ``keep_work``. Every path is checked before any pass starts. ``on_pass(index, count, person)`` is
+    told when each pass starts (finished passes are skipped silently).
     """
+    from wanimate.devices import check_device
     from wanimate.generate.pipeline import generate
+    from wanimate.models.limits import known_limits
+    from wanimate.paths import check_apart, os_faults, output_file
+    from wanimate.video import audio_to_carry
+    from wanimate.workdir import PASSES, PASSES_LAYOUT, WorkDir, default_work_dir, remove_tree_if_owned
 
     cast = cast if isinstance(cast, CastFolder) else load_cast(cast)
     if cast.mode != "replace":
         raise WanimateError(f"{cast.root} is an animate-mode cast; it is generated with MultiAnimate")
     settings = dataclasses.replace(settings or GenerateSettings(), mode="replace")
     settings.validate()
-    work = Path(work_dir)
-    if not resume:
-        shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    for index, person in enumerate(cast.order):
-        folder = pass_dir(work, index, person)
-        if (folder / GENERATED).is_file():
-            continue
-        if on_pass is not None:
-            on_pass(index, len(cast.order), person)
-        materials = write_pass_materials(cast, work, index)
-        model = model or _load(weights, settings)
-        generate(
-            materials,
-            folder / GENERATED,
-            settings=settings,
-            model=model,
-            work_dir=folder / "segments",
-            resume=resume,
-            audio=False,
-            progress=progress,
-        )
-    notify = progress or (lambda event: None)
-    notify(ProgressEvent("write", num_segments=0))
-    with VideoWriter(output, cast.fps, audio=cast.audio if audio else None) as writer:
-        for scene, _ in composite_scenes(cast, work, list(range(len(cast.order)))):
-            writer.write(scene)
-    return Path(output)
+    check_device(settings.device)
+    output = output_file(output, "-o", overwrite=overwrite)
+    work = WorkDir(work_dir if work_dir else default_work_dir(output), explicit=work_dir is not None)
+    source_audio = audio_to_carry(cast.audio) if audio else None
+    check_apart(
+        {
+            "cast folder": cast.root,
+            "driving video (its audio)": Path(source_audio.path) if source_audio else None,
+            "--weights": _local(weights) if model is None else None,
+        },
+        {"-o": output, "the work folder": work.path / PASSES},
+    )
+    limits = known_limits(weights) if model is None else None
+    if limits is not None:
+        limits.check(cast.width, cast.height, settings.segment_frames)
+    with os_faults(), work:
+        passes = work.child(PASSES)
+        if not resume:
+            remove_tree_if_owned(passes, PASSES_LAYOUT)
+        passes.mkdir(exist_ok=True)
+        for index, person in enumerate(cast.order):
+            folder = pass_dir(passes, index, person)
+            if (folder / GENERATED).is_file():
+                continue
+            if on_pass is not None:
+                on_pass(index, len(cast.order), person)
+            materials = write_pass_materials(cast, passes, index)
+            model = model or _load(weights, settings)
+            generate(
+                materials,
+                folder / GENERATED,
+                settings=settings,
+                model=model,
+                work_dir=work.path,  # the segments of the pass in progress; another pass's are discarded
+                resume=resume,
+                audio=False,
+                progress=progress,
+            )
+        notify = progress or (lambda event: None)
+        notify(ProgressEvent("write", num_segments=0))
+        with VideoWriter(output, cast.fps, audio=source_audio) as writer:
+            for scene, _ in composite_scenes(cast, passes, list(range(len(cast.order)))):
+                writer.write(scene)
+        if not keep_work:
+            remove_tree_if_owned(passes, PASSES_LAYOUT)
+    return output

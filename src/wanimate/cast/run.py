@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,11 @@ from wanimate.cast.characters import CastCharacter
 from wanimate.cast.folder import CastFolder, is_cast_folder, load_cast
 from wanimate.cast.people import PeopleRecord
 from wanimate.cast.spec import CastInput, CastRequest, cast_model, cast_request, resolve_cast
+from wanimate.cast.track import Tracking
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
 from wanimate.hashing import file_sha256
+from wanimate.workdir import WorkDir
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,28 @@ class CastOptions:
     fps: float | None = None
     area: tuple[int, int] = (1280, 720)
     pose_backend: str = "mediapipe"
+    max_people: int = 8  # as `wanimate people --max-people`: the same tracking, so the same ids
+    finder: str = "tiles"
+
+    @property
+    def tracking(self) -> Tracking:
+        return Tracking(self.fps, tuple(self.area), self.pose_backend, self.max_people, self.finder)  # type: ignore[arg-type]
+
+    @property
+    def background_file(self) -> Path | None:
+        return None if str(self.background) in ("image", "neutral") else Path(self.background)
 
     def validate(self) -> None:
+        from wanimate.paths import input_file
+        from wanimate.preprocess.settings import Settings
+
         if self.order not in ORDERS:
             raise WanimateError(f"--cast-order must be depth or id, not {self.order!r}")
-        if str(self.background) not in ("image", "neutral") and not Path(self.background).is_file():
-            raise WanimateError(f"--background must be image, neutral or an image file; {self.background} not found")
+        if self.background_file is not None:
+            input_file(self.background_file, "--background (image, neutral or an image file)")
+        Settings(
+            fps=self.fps, area=self.area, backend=self.pose_backend, max_people=self.max_people, finder=self.finder
+        ).validate()
 
 
 def check_adapter(adapter: str, count: int) -> None:
@@ -102,48 +119,41 @@ def check_cast(
     request = cast_request(cast)
     if cast_model(mode, model, len(request)) == "multianimate":
         check_adapter(adapter, len(request))
+    from wanimate.paths import input_file
+
     for image in request.images:
-        if not Path(image).is_file():
-            raise WanimateError(f"cast image not found: {image}")
+        input_file(image, "cast image")
     return request
 
 
 def prepare_cast(
     request: CastRequest,
     video: Path,
-    work: Path,
+    work: WorkDir,
     *,
     mode: str,
     options: CastOptions,
     progress: bool = True,
     notify: Callable[[str], None] | None = None,
 ) -> tuple[CastFolder, bool]:
-    """The cast folder for this run (written now, or reused from ``work``) and whether it was written.
+    """The cast folder for this run (written now, or reused from the open ``work``) and whether it was written.
 
-    The characters are cut out before ``work`` is touched, so an image with no figure writes nothing.
+    The characters are cut out before anything is tracked, so an image with no figure writes nothing.
     """
     from wanimate.cast.characters import load_cast_characters
-    from wanimate.cast.track import people_key, track_people
+    from wanimate.cast.track import track_people
+    from wanimate.workdir import CAST_LAYOUT, remove_tree_if_owned
 
-    tracking = {"fps": options.fps, "area": list(options.area), "backend": options.pose_backend}
-    folder = work / f"cast-{_cast_key(request, video, mode, options, people_key(video, tracking))}"
+    tracking = options.tracking
+    folder = work.child(f"cast-{_cast_key(request, video, mode, options, tracking.key(video))}")
     if is_cast_folder(folder):
         return load_cast(folder), False
     say = notify or (lambda message: None)
     say("cutting out the characters")
     characters = load_cast_characters(request.images, backend=options.pose_backend)
-    work.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree_if_owned(folder, CAST_LAYOUT)  # incomplete (no cast.json)
     say("tracking everyone in the video")
-    people = track_people(
-        video,
-        request.images[0],
-        work,
-        fps=options.fps,
-        area=options.area,
-        pose_backend=options.pose_backend,
-        progress=progress,
-    )
+    people = track_people(video, request.images[0], work, tracking, progress=progress)
     say("writing the cast's materials")
     return write_cast(folder, _inputs(request, characters, people, video, mode, options)), True
 
@@ -189,40 +199,54 @@ def render_cast(
     weights: str | None,
     adapter: str,
     settings: GenerateSettings,
-    work: Path,
+    work: WorkDir,
     resume: bool,
+    audio: bool = True,
+    gpus: int = 1,
     progress: Any = None,
     progress_bars: bool = True,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> None:
-    """The preview, MultiAnimate (animate mode) or one Wan2.2-Animate pass per person (replace mode)."""
+    """The preview, MultiAnimate (animate mode) or one Wan2.2-Animate pass per person (replace mode).
+
+    ``output`` was checked by the caller (``run``), so it is written over here.
+    """
     if backend == "preview":
         from wanimate.preview.cast import render_cast_preview
 
-        render_cast_preview(cast, output, progress=progress_bars)
+        render_cast_preview(cast, output, progress=progress_bars, audio=audio, overwrite=True, on_frame=on_frame)
     elif cast.mode == "animate":
-        from wanimate.generate import generate
+        from wanimate.parallel.layout import ParallelSettings
+        from wanimate.parallel.run import RankJob, run_generation
 
-        generate(
+        job = RankJob(
             cast.root,
             output,
-            settings=multianimate_settings(settings),
+            multianimate_settings(settings),
+            ParallelSettings(gpus=gpus),
             weights=weights,
             adapter=adapter,
-            work_dir=work / "generate",
+            work_dir=work.path,
             resume=resume,
-            progress=progress,
+            audio=audio,
+            overwrite=True,
         )
+        run_generation(job, progress=progress)
     else:
         from wanimate.cast.replace import generate_cast_replace
         from wanimate.generate.settings import DEFAULT_WEIGHTS
 
+        if gpus > 1:
+            raise WanimateError("a replace-mode cast runs its passes on one device; drop --gpus")
         generate_cast_replace(
             cast,
             output,
             settings=settings,
             weights=weights or DEFAULT_WEIGHTS,
-            work_dir=work / "passes",
+            work_dir=work.path,
             resume=resume,
+            audio=audio,
+            overwrite=True,
             progress=progress,
         )
 
@@ -241,35 +265,29 @@ def preprocess_cast(
     """``wanimate preprocess --cast`` (or ``--model multianimate``): the cast folder at ``output``.
 
     In animate mode it is also MultiAnimate's N-character materials folder. The tracking is done in a
-    hidden sibling folder, removed afterwards.
+    hidden sibling work folder (``.<output>.people``), removed afterwards; everything is checked first.
     """
-    import tempfile
-
     from wanimate.cast.characters import load_cast_characters
     from wanimate.cast.track import track_people
     from wanimate.examples import resolve_input
-    from wanimate.preprocess.pipeline import claim_output
+    from wanimate.paths import check_apart, input_file, os_faults, temp_sibling
+    from wanimate.preprocess.staging import claim_output
+    from wanimate.workdir import CAST_LAYOUT
 
     options = options or CastOptions()
-    video, output = resolve_input(video), Path(output).absolute()
-    if not video.is_file():
-        raise WanimateError(f"driving video not found: {video}")
+    video = input_file(resolve_input(video), "driving video")
+    output = Path(output).absolute()
     request = check_cast(cast, mode=mode, model=model, adapter="auto", options=options)
-    claim_output(output, overwrite)
+    claim_output(output, overwrite, CAST_LAYOUT)
+    scratch = WorkDir(temp_sibling(output, "people"), explicit=False)
+    inputs = {"driving video": video, "--background": options.background_file}
+    inputs |= {f"cast image {i + 1}": image for i, image in enumerate(request.images)}
+    check_apart(inputs, {"-o": output, "the tracking folder": scratch.path})
     characters = load_cast_characters(request.images, backend=options.pose_backend)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}.people-", dir=output.parent))
-    try:
-        people = track_people(
-            video,
-            request.images[0],
-            scratch,
-            fps=options.fps,
-            area=options.area,
-            pose_backend=options.pose_backend,
-            progress=progress,
-        )
-        inputs = _inputs(request, characters, people, video, mode, options)
-        return write_cast(output, inputs, overwrite=overwrite)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with os_faults(), scratch:
+        try:
+            people = track_people(video, request.images[0], scratch, options.tracking, progress=progress)
+            folder = write_cast(output, _inputs(request, characters, people, video, mode, options), overwrite=overwrite)
+        finally:
+            scratch.clear()
+    return folder

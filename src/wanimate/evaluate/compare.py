@@ -8,13 +8,25 @@ from pathlib import Path
 from wanimate.errors import WanimateError
 from wanimate.evaluate.page import render_page
 from wanimate.evaluate.pipeline import FORMAT, FORMAT_VERSION, EvalOptions, evaluate
-from wanimate.evaluate.report import default_report_path, write_reports
+from wanimate.evaluate.report import check_writable, default_report_path, write_reports
+from wanimate.paths import check_apart, output_file
 
 
 def display_names(paths: Sequence[Path]) -> list[str]:
     """File stems, or parent/stem where stems repeat."""
     stems = [p.stem for p in paths]
     return [f"{p.parent.name}/{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+
+
+def _check_paths(outputs: list[Path], json_path: Path, sources: dict) -> None:
+    """Before any frame is read: the report can be written, and writing it cannot touch an input."""
+    html_path = json_path.with_suffix(".html")
+    check_writable(json_path, html_path)
+    for path in (json_path, html_path):
+        output_file(path, "--report", overwrite=True, suffix=None)
+    inputs = {f"output video {p.name}": p for p in outputs}
+    inputs |= {name.replace("_", " "): sources.get(name) for name in ("materials", "video", "image", "ground_truth")}
+    check_apart(inputs, {"--report": json_path, "the report page": html_path})
 
 
 def compare(
@@ -40,6 +52,7 @@ def compare(
     json_path = Path(report) if report else default_report_path(paths[0], several=len(paths) > 1)
     if json_path.suffix != ".json":
         raise WanimateError(f"--report must end in .json, not {json_path.name}")
+    _check_paths(paths, json_path, sources)
     done = [evaluate(p, options=options, progress=on_video(p) if on_video else None, **sources) for p in paths]
     reports = [e.report for e in done]
     names = display_names(paths)

@@ -183,7 +183,7 @@ def evaluate(
     """Evaluate one output video; see docs/eval.md for the report's fields."""
     output = Path(output)
     if work_dir is None and segment_frames is None:
-        from wanimate.generate.pipeline import default_work_dir
+        from wanimate.workdir import default_work_dir
 
         candidate = default_work_dir(output)
         work_dir = candidate if (candidate / "segments").is_dir() else None

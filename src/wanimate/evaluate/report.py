@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wanimate.errors import WanimateError
+from wanimate.paths import temp_sibling
 
 HTML_MARK = "<!-- wanimate-eval -->"
 
@@ -49,7 +50,7 @@ def check_writable(*paths: Path) -> None:
 
 def atomic_write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = temp_sibling(path)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

@@ -18,7 +18,8 @@ from diffusers import WanAnimatePipeline
 from PIL import Image
 
 from wanimate.generate.caching import reset_step_cache
-from wanimate.generate.runtime import prepare_pipeline, resolve_vram_budget
+from wanimate.generate.engine import guide
+from wanimate.generate.runtime import prepare_pipeline, settings_for_pipeline
 from wanimate.generate.sampler import make_scheduler, set_schedule
 from wanimate.generate.segments import Segment
 from wanimate.generate.settings import GenerateSettings
@@ -75,16 +76,17 @@ class AnimateSegments:
         self.device = device
         self.mode = settings.mode or materials.mode
         # Speed/memory options (quantize, offload, attention, cache, compile), applied once per pipeline.
-        self.settings = settings = resolve_vram_budget(settings, pipe.transformer, materials.height, materials.width)
+        self.settings = settings = settings_for_pipeline(settings, pipe, materials.height, materials.width)
         prepare_pipeline(pipe, settings, device)
         self.scheduler = make_scheduler(pipe.scheduler.config, settings.sampler, settings.shift)
-        self._segment: dict[str, Any] = {}
+        self.do_cfg = settings.guidance > 1.0
+        self.dtype = pipe.transformer.dtype
+        self.job_inputs: dict[str, torch.Tensor | None] = {}
+        self.segment_inputs: dict[str, torch.Tensor] = {}
 
     def begin(self, generator: torch.Generator) -> None:
         """Once per run: prompts, the reference's latents and CLIP features, the material streams."""
         pipe, s, device, m = self.pipe, self.settings, self.device, self.materials
-        self.do_cfg = s.guidance > 1.0
-        self.dtype = pipe.transformer.dtype
         prompt_embeds, negative_embeds = pipe.encode_prompt(
             prompt=s.prompt,
             negative_prompt=s.negative_prompt,
@@ -92,13 +94,15 @@ class AnimateSegments:
             max_sequence_length=512,
             device=torch.device("cpu") if s.text_encoder_cpu else device,
         )
-        self.prompt_embeds = prompt_embeds.to(device, self.dtype)
-        self.negative_embeds = negative_embeds.to(device, self.dtype) if negative_embeds is not None else None
         with Image.open(m.path("ref")) as raw:
             reference = raw.convert("RGB")
         fitted = pipe.vae_image_processor.preprocess(reference, height=m.height, width=m.width, resize_mode="fill")
         fitted = fitted.to(device, dtype=torch.float32)
-        self.image_embeds = clip_image_embeds(pipe, reference, fitted, s.clip_input, device).to(self.dtype)
+        self.job_inputs = {
+            "prompt": prompt_embeds.to(device, self.dtype),
+            "negative": negative_embeds.to(device, self.dtype) if negative_embeds is not None else None,
+            "image": clip_image_embeds(pipe, reference, fitted, s.clip_input, device).to(self.dtype),
+        }
         self.reference_latents = pipe.prepare_reference_image_latents(fitted, 1, generator=generator, device=device)
         self.windows = {
             name: FrameWindow(m.path(name), m.num_frames, binary=name == "mask") for name in m.video_names()
@@ -146,7 +150,7 @@ class AnimateSegments:
             device=device,
         )
         # Memory: the pixel videos are encoded; holding them into the next segment doubles them at the boundary.
-        self._segment = {
+        self.segment_inputs = {
             "conditioning": torch.cat([self.reference_latents, cond_latents], dim=2),
             "pose": pose_latents,
             "face": face,
@@ -158,31 +162,44 @@ class AnimateSegments:
         reset_step_cache(self.pipe.transformer)  # a segment is a fresh denoise: no residuals from the last one
         return self.scheduler.timesteps
 
-    def predict(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        s, seg, transformer = self.settings, self._segment, self.pipe.transformer
-        model_input = torch.cat([latents, seg["conditioning"]], dim=1).to(self.dtype)
-        common = dict(
-            hidden_states=model_input,
+    def _common(self, latents: torch.Tensor, t: torch.Tensor) -> dict[str, Any]:
+        """The transformer arguments both passes share."""
+        seg = self.segment_inputs
+        return dict(
+            hidden_states=torch.cat([latents, seg["conditioning"]], dim=1).to(self.dtype),
             timestep=t.expand(latents.shape[0]),
-            encoder_hidden_states_image=self.image_embeds,
+            encoder_hidden_states_image=self.job_inputs["image"],
             pose_hidden_states=seg["pose"],
             return_dict=False,
         )
+
+    def predict(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        s = self.settings
         if self.do_cfg and s.batch_cfg:
-            noise, noise_uncond = self._guided_batch(common, seg["face"])
-            return noise_uncond + s.guidance * (noise - noise_uncond)
-        with transformer.cache_context("cond"):
-            noise = transformer(encoder_hidden_states=self.prompt_embeds, face_pixel_values=seg["face"], **common)[0]
+            noise, noise_uncond = self._guided_batch(self._common(latents, t))
+            return guide(noise, noise_uncond, s.guidance)
+        noise = self.conditional(latents, t)
         if not self.do_cfg:
             return noise
-        with transformer.cache_context("uncond"):
-            # The official "face CFG": negative prompt AND a blanked face (all -1).
-            noise_uncond = transformer(
-                encoder_hidden_states=self.negative_embeds, face_pixel_values=seg["face"] * 0 - 1, **common
-            )[0]
-        return noise_uncond + s.guidance * (noise - noise_uncond)
+        return guide(noise, self.unconditional(latents, t), s.guidance)
 
-    def _guided_batch(self, common: dict[str, Any], face: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def conditional(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        transformer, face = self.pipe.transformer, self.segment_inputs["face"]
+        with transformer.cache_context("cond"):
+            return transformer(
+                encoder_hidden_states=self.job_inputs["prompt"], face_pixel_values=face, **self._common(latents, t)
+            )[0]
+
+    def unconditional(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The official "face CFG": the negative prompt AND a blanked face (all -1)."""
+        transformer, face = self.pipe.transformer, self.segment_inputs["face"]
+        with transformer.cache_context("uncond"):
+            blank = face * 0 - 1
+            return transformer(
+                encoder_hidden_states=self.job_inputs["negative"], face_pixel_values=blank, **self._common(latents, t)
+            )[0]
+
+    def _guided_batch(self, common: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The conditional and unconditional passes as one batch of two.
 
         One forward of batch 2 keeps the GPU busier than two of batch 1 and reads
@@ -191,13 +208,14 @@ class AnimateSegments:
         prompt AND a blanked face (all -1). Both prompt embeddings are padded to the
         same length by ``encode_prompt``, so they stack.
         """
+        face, job = self.segment_inputs["face"], self.job_inputs
         pair = dict(common)
         for name in ("hidden_states", "encoder_hidden_states_image", "pose_hidden_states"):
             pair[name] = torch.cat([common[name], common[name]])
         pair["timestep"] = torch.cat([common["timestep"], common["timestep"]])
         with self.pipe.transformer.cache_context("cond_uncond"):
             both = self.pipe.transformer(
-                encoder_hidden_states=torch.cat([self.prompt_embeds, self.negative_embeds]),
+                encoder_hidden_states=torch.cat([job["prompt"], job["negative"]]),
                 face_pixel_values=torch.cat([face, face * 0 - 1]),
                 **pair,
             )[0]
@@ -206,7 +224,7 @@ class AnimateSegments:
 
     def end_segment(self) -> None:
         """Free the step state (and cached residuals / face encodings) before the VAE decode's own peak."""
-        self._segment = {}
+        self.segment_inputs = {}
         reset_step_cache(self.pipe.transformer)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -29,8 +29,8 @@ from diffusers.hooks import HookRegistry, ModelHook, TaylorSeerCacheConfig
 from diffusers.hooks.hooks import BaseState, StateManager
 
 from wanimate.errors import WanimateError
+from wanimate.generate.settings import CACHE_MODES
 
-CACHE_MODES = ("none", "fbc", "taylorseer")
 # diffusers' default TaylorSeer patterns (``^blocks.*attn``, full match) match no module of Wan, whose
 # attentions are ``attn1``/``attn2``: left alone, TaylorSeer would silently cache nothing.
 TAYLORSEER_MODULES = (r"blocks\.\d+\.attn1", r"blocks\.\d+\.attn2", r"blocks\.\d+\.ffn")

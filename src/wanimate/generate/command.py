@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +82,18 @@ def generate_command(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse finished segments of an interrupted run."),
     work_dir: Path | None = typer.Option(None, help="Where finished segments are kept (default: <output stem>.work)."),
     keep_work: bool = typer.Option(False, help="Keep the work folder after the video is written."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output (and --save-frames PNGs)."),
     offload: str = typer.Option("none", help="none, model, group (layer streaming) or sequential."),
-    quantize: str = typer.Option("none", help="DiT weights: none, fp8 (storage, bf16 compute) or int8 (torchao)."),
+    quantize: str = typer.Option(
+        "none",
+        help="DiT weights, quantized layer by layer while loading: none, fp8 (storage, bf16 compute) or int8 "
+        "(torchao). Pre-quantized weights load as stored.",
+    ),
     vram_budget: float | None = typer.Option(
         None, help="GB of VRAM to fit in: picks offload/quantize/text-encoder/VAE options and says which."
+    ),
+    ram_budget: float | None = typer.Option(
+        None, help="GB of host RAM to fit in (with or without --vram-budget): picks quantization and offload."
     ),
     text_encoder_cpu: bool = typer.Option(False, help="Run the umT5 text encoder on the CPU (saves ~11 GB)."),
     vae_tiling: bool = typer.Option(False, help="Tiled VAE decode (bounded memory at high resolution)."),
@@ -103,12 +110,20 @@ def generate_command(
     batch_cfg: bool = typer.Option(
         True, "--batch-cfg/--no-batch-cfg", help="With guidance > 1, run cond and uncond as one batch."
     ),
+    gpus: int = typer.Option(
+        1, help="Ranks to spawn on this machine (one per GPU; CPU ranks with --device cpu). Under torchrun: ignored."
+    ),
+    cfg_parallel: str = typer.Option(
+        "auto", help="With guidance > 1 and an even rank count: cond and uncond on different ranks (auto, on, off)."
+    ),
+    fsdp: bool = typer.Option(False, "--fsdp", help="Shard the DiT weights across the ranks (FSDP2)."),
 ) -> None:
-    """Generate a video from a materials folder, segment by segment (resumable)."""
+    """Generate a video from a materials folder, segment by segment (resumable); on several GPUs with --gpus."""
     from rich.console import Console
 
-    from wanimate.generate.pipeline import generate
     from wanimate.generate.progress import RichProgress
+    from wanimate.parallel.layout import ParallelSettings
+    from wanimate.parallel.run import RankJob, run_generation
 
     if model not in MODELS:
         raise WanimateError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
@@ -139,6 +154,7 @@ def generate_command(
         text_encoder_cpu=text_encoder_cpu,
         vae_tiling=vae_tiling,
         vram_budget=vram_budget,
+        ram_budget=ram_budget,
         attention=attention,
         compile=compile,
         cache=cache,
@@ -152,41 +168,46 @@ def generate_command(
 
     if is_cast_folder(materials) and load_cast(materials).mode == "replace":
         from wanimate.cast.replace import generate_cast_replace
-        from wanimate.generate.pipeline import default_work_dir
         from wanimate.generate.settings import DEFAULT_WEIGHTS
 
-        passes = work_dir or default_work_dir(output)
+        if gpus > 1:
+            raise WanimateError("a replace-mode cast runs its passes on one device; drop --gpus")
         with RichProgress() as progress:
             path = generate_cast_replace(
                 materials,
                 output,
                 settings=settings,
                 weights=weights or DEFAULT_WEIGHTS,
-                work_dir=passes,
+                work_dir=work_dir,
                 resume=resume,
+                keep_work=keep_work,
                 audio=audio,
+                overwrite=overwrite,
                 progress=progress,
             )
-        if not keep_work:
-            shutil.rmtree(passes, ignore_errors=True)
         Console(stderr=True).print(f"wrote {path}")
         return
+    parallel = ParallelSettings(gpus=gpus, cfg_parallel=cfg_parallel, fsdp=fsdp)  # type: ignore[arg-type]
+    parallel.validate()
+    job = RankJob(
+        materials=materials,
+        output=output,
+        settings=settings,
+        parallel=parallel,
+        weights=weights,
+        adapter=adapter,
+        base=base,
+        work_dir=work_dir,
+        resume=resume,
+        keep_work=keep_work,
+        save_frames=save_frames,
+        audio=audio,
+        overwrite=overwrite,
+    )
     with RichProgress() as progress:
-        path = generate(
-            materials,
-            output,
-            settings=settings,
-            weights=weights,
-            adapter=adapter,
-            base=base,
-            work_dir=work_dir,
-            resume=resume,
-            keep_work=keep_work,
-            save_frames=save_frames,
-            audio=audio,
-            progress=progress,
-        )
-    Console(stderr=True).print(f"wrote {path}")
+        path = run_generation(job, progress=progress)
+    if path is not None:  # None on the ranks of a torchrun launch that do not write
+        Console(stderr=True).print(f"wrote {path}")
 
 
 def bench_generate_command(

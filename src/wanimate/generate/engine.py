@@ -7,7 +7,11 @@ plan, the step loop, the trimming of the overlap, the optional colour correction
 segment, the memory hygiene at segment boundaries, and the progress events. What differs (how a
 segment is conditioned, one denoising step, the decode) is a :class:`SegmentModel`:
 :class:`~wanimate.generate.animate.AnimateSegments` for Wan2.2-Animate and
-:class:`~wanimate.multianimate.segments.MultiAnimateSegments` for MultiAnimate.
+:class:`~wanimate.multianimate.segments.MultiAnimateSegments` for MultiAnimate. A part keeps what
+its steps read in two dicts of tensors (``job_inputs``, ``segment_inputs``) and splits its guided
+prediction into a conditional and an unconditional pass, so that
+:class:`~wanimate.parallel.engine.ParallelSegments` can run the same part on several ranks (inputs
+made once and broadcast, the two passes on different ranks, one rank decoding).
 """
 
 from __future__ import annotations
@@ -59,11 +63,23 @@ def to_uint8(frames: torch.Tensor) -> torch.Tensor:
     return (frames.clamp(0, 1).cpu() * 255).round().to(torch.uint8)
 
 
+def guide(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: the unconditional prediction moved ``scale`` times toward the conditional one."""
+    return uncond + scale * (cond - uncond)
+
+
 class SegmentModel(Protocol):
-    """One model's part of the loop. ``settings`` is what it runs with (a VRAM budget already resolved)."""
+    """One model's part of the loop. ``settings`` is what it runs with (a VRAM budget already resolved).
+
+    ``job_inputs`` (made by :meth:`begin`) and ``segment_inputs`` (made by :meth:`start_segment`,
+    dropped by :meth:`end_segment`) hold every tensor the denoising steps read besides the latents:
+    a process that did not make them can be given them and run the same steps.
+    """
 
     settings: GenerateSettings
     scheduler: Any
+    job_inputs: dict[str, torch.Tensor | None]
+    segment_inputs: dict[str, torch.Tensor]
 
     def begin(self, generator: torch.Generator) -> None:
         """Once per run: prompts, the reference, the material streams."""
@@ -79,11 +95,21 @@ class SegmentModel(Protocol):
     def predict(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The guided model output for one step."""
 
+    def conditional(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The conditional pass alone (the whole output when guidance is 1)."""
+
+    def unconditional(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The unconditional pass alone (guidance above 1)."""
+
     def end_segment(self) -> None:
         """Drop the segment's conditioning and step caches before the decode."""
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Pixels ``(1, 3, T, H, W)`` in [-1, 1], one per frame of the segment."""
+    def decode(self, latents: torch.Tensor) -> torch.Tensor | None:
+        """Pixels ``(1, 3, T, H, W)`` in [-1, 1], one per frame of the segment.
+
+        ``None`` in a process that does not decode (a parallel rank other than 0): the loop then
+        yields nothing for the segment there.
+        """
 
 
 def segment_model(pipe: Any, materials: Any, settings: GenerateSettings, device: torch.device) -> SegmentModel:
@@ -104,6 +130,8 @@ class SegmentGenerator:
 
     ``pipe`` is a ``diffusers.WanAnimatePipeline`` (with ``Materials``) or a
     :class:`~wanimate.multianimate.loading.MultiAnimateModel` (with ``CharacterMaterials``).
+    ``part`` is the :class:`SegmentModel` to run when the caller built it (the parallel layer wraps
+    the one :func:`segment_model` makes).
     """
 
     def __init__(
@@ -114,10 +142,11 @@ class SegmentGenerator:
         device: torch.device,
         *,
         progress: ProgressCallback | None = None,
+        part: SegmentModel | None = None,
     ) -> None:
         self.materials = materials
         self.device = device
-        self.model = segment_model(pipe, materials, settings, device)
+        self.model = part or segment_model(pipe, materials, settings, device)
         self.settings = self.model.settings
         self.plan: SegmentPlan = plan_segments(materials.num_frames, settings.segment_frames, settings.overlap)
         self.progress = progress or (lambda event: None)
@@ -160,6 +189,9 @@ class SegmentGenerator:
             model.end_segment()
             self._emit("decode", segment.index, s.steps)
             decoded = model.decode(latents)
+            if decoded is None:
+                del latents
+                continue
             if s.color_correction > 0 and color_reference is not None:
                 decoded = match_segment(decoded, color_reference, s.color_correction)
             tail = decoded[:, :, -s.overlap :].clone()

@@ -1,6 +1,7 @@
 """Applies the speed and memory settings to a loaded pipeline, once, in the only order that works.
 
-Quantize on the host → place or offload → attention backend → distill LoRA →
+Quantize (normally done already, layer by layer while loading; a pipeline passed in
+unquantized is quantized here) → place or offload → attention backend → distill LoRA →
 step cache → compile. A pipeline remembers what was applied, so ``generate``
 can be called many times with the same model; asking for different options on
 an already-prepared pipeline is refused rather than stacking hooks.
@@ -17,7 +18,9 @@ import torch
 from wanimate.errors import WanimateError
 from wanimate.generate.caching import CacheOptions, enable_step_cache, remember_motion
 from wanimate.generate.settings import GenerateSettings
-from wanimate.models.memory import MemoryOptions, apply_memory_options, needs_host_load, plan_for_budget
+from wanimate.models.budget import Workload, plan_for_budget
+from wanimate.models.memory import MemoryOptions, apply_memory_options, needs_host_load, transformer_quantization
+from wanimate.models.sizes import ModelSizes
 
 log = logging.getLogger("wanimate")
 
@@ -31,38 +34,45 @@ def memory_options(settings: GenerateSettings) -> MemoryOptions:
     )
 
 
-def resolve_vram_budget(
-    settings: GenerateSettings, transformer: torch.nn.Module, height: int, width: int
-) -> GenerateSettings:
-    """Replace ``vram_budget`` by the memory options it picks (logged), sized from the loaded DiT."""
-    if settings.vram_budget is None:
+def resolve_budget(settings: GenerateSettings, sizes: ModelSizes, height: int, width: int) -> GenerateSettings:
+    """Replace ``vram_budget``/``ram_budget`` by the memory options they pick (logged), from ``sizes``.
+
+    Called before loading when possible (sizes from the weights' configs), so the chosen quantization
+    happens while the weights stream in. A budget no plan meets is a one-line error naming the smallest
+    budget that works.
+    """
+    if not has_budget(settings):
         return settings
-    config = transformer.config
+    batch = 2 if settings.guidance > 1 and settings.batch_cfg else 1
     plan = plan_for_budget(
-        settings.vram_budget,
-        dit_params=sum(p.numel() for p in transformer.parameters()),
-        dim=config.num_attention_heads * config.attention_head_dim,
-        ffn_dim=config.ffn_dim,
-        height=height,
-        width=width,
-        frames=settings.segment_frames,
-        guidance=settings.guidance,
-        batch_cfg=settings.batch_cfg,
+        sizes,
+        Workload(height=height, width=width, frames=settings.segment_frames, batch=batch),
+        settings.resolved_device(),
+        vram_budget=settings.vram_budget,
+        ram_budget=settings.ram_budget,
     )
     o = plan.options
+    asked = ", ".join(
+        f"--{name}-budget {value:g} GB"
+        for name, value in (("vram", settings.vram_budget), ("ram", settings.ram_budget))
+        if value is not None
+    )
     log.warning(
-        "--vram-budget %.1f GB: picked offload=%s quantize=%s text-encoder-cpu=%s vae-tiling=%s (%s, ~%.1f GiB)",
-        settings.vram_budget,
+        "%s: picked offload=%s quantize=%s text-encoder-cpu=%s vae-tiling=%s (%s; estimated ~%.1f GiB VRAM, "
+        "~%.1f GiB RAM)",
+        asked,
         o.offload,
         o.quantize,
         o.text_encoder_cpu,
         o.vae_tiling,
         plan.explanation,
-        plan.estimate_gib,
+        plan.vram_gib,
+        plan.ram_gib,
     )
     return dataclasses.replace(
         settings,
         vram_budget=None,
+        ram_budget=None,
         offload=o.offload,
         quantize=o.quantize,
         text_encoder_cpu=o.text_encoder_cpu,
@@ -70,8 +80,26 @@ def resolve_vram_budget(
     )
 
 
+def has_budget(settings: GenerateSettings) -> bool:
+    return settings.vram_budget is not None or settings.ram_budget is not None
+
+
+def settings_for_pipeline(settings: GenerateSettings, pipe: Any, height: int, width: int) -> GenerateSettings:
+    """Settings made concrete for a loaded pipeline: budgets sized from it (if still unresolved), and
+    ``quantize="none"`` on an already-quantized transformer (pre-quantized weights) read as its mode."""
+    if has_budget(settings):
+        from wanimate.models.sizes import pipeline_sizes
+
+        settings = resolve_budget(settings, pipeline_sizes(pipe, settings.torch_dtype), height, width)
+    held = transformer_quantization(pipe.transformer)
+    if settings.quantize == "none" and held != "none":
+        return dataclasses.replace(settings, quantize=held)
+    return settings
+
+
 def load_device(settings: GenerateSettings, device: torch.device) -> torch.device:
-    """Where to load the weights: the host when they will be quantized or offloaded there."""
+    """Where to load the weights: the host when they will be offloaded from there (quantizing is done
+    layer by layer on the device as the weights stream in)."""
     return torch.device("cpu") if needs_host_load(memory_options(settings)) else device
 
 

@@ -21,6 +21,10 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 DEFAULT_WEIGHTS = "Wan-AI/Wan2.2-Animate-14B"
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+# The speed/memory choices, here rather than beside their code so that checking them needs no torch.
+OFFLOAD_MODES = ("none", "model", "group", "sequential")
+QUANTIZE_MODES = ("none", "fp8", "int8")
+CACHE_MODES = ("none", "fbc", "taylorseer")
 
 ClipInput = Literal["official", "diffusers"]
 Sampler = Literal["official", "diffusers"]
@@ -57,14 +61,16 @@ class GenerateSettings:
     # 0 = off; 1 = each new segment's Lab mean and spread fully matched to the first segment's.
     color_correction: float = 0.0
     batch_cfg: bool = True
-    # Speed and memory (docs/performance.md). ``offload`` and ``vram_budget`` only move weights
-    # around and ``motion_memo`` reuses bit-identical results, so they are left out of the result
-    # key; everything else can change the pixels.
+    # Speed and memory (docs/performance.md). ``offload`` and the budgets only move weights around
+    # (a budget is resolved into the other options before the key is taken) and ``motion_memo``
+    # reuses bit-identical results, so they are left out of the result key; everything else can
+    # change the pixels.
     offload: str = "none"
     quantize: str = "none"
     text_encoder_cpu: bool = False
     vae_tiling: bool = False
     vram_budget: float | None = None
+    ram_budget: float | None = None
     attention: str = "native"
     compile: bool = False
     cache: str = "none"
@@ -102,9 +108,6 @@ class GenerateSettings:
         self._validate_speed()
 
     def _validate_speed(self) -> None:
-        from wanimate.generate.caching import CACHE_MODES
-        from wanimate.models.memory import OFFLOAD_MODES, QUANTIZE_MODES
-
         for flag, value, allowed in (
             ("--offload", self.offload, OFFLOAD_MODES),
             ("--quantize", self.quantize, QUANTIZE_MODES),
@@ -112,8 +115,9 @@ class GenerateSettings:
         ):
             if value not in allowed:
                 raise WanimateError(f"{flag} must be one of {', '.join(allowed)}, not {value!r}")
-        if self.vram_budget is not None and self.vram_budget <= 0:
-            raise WanimateError(f"--vram-budget must be a positive number of GB, not {self.vram_budget}")
+        for flag, budget in (("--vram-budget", self.vram_budget), ("--ram-budget", self.ram_budget)):
+            if budget is not None and budget <= 0:
+                raise WanimateError(f"{flag} must be a positive number of GB, not {budget:g}")
         if self.cache_threshold < 0:
             raise WanimateError(f"--cache-threshold must be at least 0, not {self.cache_threshold}")
         if self.cache_interval < 1:
@@ -137,6 +141,6 @@ class GenerateSettings:
     def result_key(self, **extra: Any) -> str:
         """A hash of everything that changes the pixels; ``extra`` adds inputs and weights identity."""
         payload = {**asdict(self), "device": self.resolved_device().type, **extra}
-        for exact in ("offload", "vram_budget", "motion_memo"):
+        for exact in ("offload", "vram_budget", "ram_budget", "motion_memo"):
             payload.pop(exact)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]

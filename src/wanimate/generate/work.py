@@ -5,23 +5,26 @@ the decoded tail the next segment conditions on (float, exact), and the random
 generator's state after the segment. Restoring those three makes a resumed run
 bit-identical to an uninterrupted one. ``key.json`` records the hash of inputs and
 settings; a different hash means the saved segments belong to another result and
-are discarded.
+are discarded. The folder itself is a :class:`~wanimate.workdir.WorkDir`: only
+these files are ever deleted from it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-KEY_FILE = "key.json"
+from wanimate.paths import temp_sibling
+from wanimate.workdir import KEY_FILE, SEGMENTS, WorkDir
 
 
 @dataclass
@@ -31,21 +34,36 @@ class SegmentRecord:
     rng_state: torch.Tensor  # torch.Generator state after this segment
 
 
+def _os_error(exc: BaseException, path: Path) -> OSError | None:
+    """safetensors reports a full disk as ``SafetensorError("... (os error 28)")``; make it the OSError it is."""
+    if not isinstance(exc, SafetensorError):
+        return None
+    match = re.search(r"os error (\d+)", str(exc))
+    if match is None:
+        return None
+    code = int(match.group(1))
+    return OSError(code, os.strerror(code), str(path))
+
+
 class WorkFolder:
-    def __init__(self, root: Path, key: str, *, resume: bool = True) -> None:
-        self.root = root
+    """The segments of one result inside an open (entered) :class:`WorkDir`."""
+
+    def __init__(self, work: WorkDir, key: str, *, resume: bool = True) -> None:
+        self.work = work
+        self.root = work.path
         self.key = key
-        self.segments_dir = root / "segments"
+        self.segments_dir = work.child(SEGMENTS)
+        key_path = work.child(KEY_FILE)
         self.discarded = 0
         stored = self._stored_key()
         if not resume or stored != key:
             self.discarded = len(self.finished()) if self.segments_dir.is_dir() else 0
-            shutil.rmtree(self.segments_dir, ignore_errors=True)
+            work.remove_segments()
         self.segments_dir.mkdir(parents=True, exist_ok=True)
-        if stored != key:
-            tmp = root / f".{KEY_FILE}.partial"
+        if stored != key or not resume:
+            tmp = temp_sibling(key_path)
             tmp.write_text(json.dumps({"key": key}) + "\n")
-            os.replace(tmp, root / KEY_FILE)
+            os.replace(tmp, key_path)
 
     def _stored_key(self) -> str | None:
         try:
@@ -65,16 +83,21 @@ class WorkFolder:
 
     def save(self, index: int, record: SegmentRecord) -> None:
         path = self._path(index)
-        tmp = path.with_name(f".{path.name}.partial")
-        save_file(
-            {
-                "frames": record.frames.contiguous(),
-                "tail": record.tail.contiguous(),
-                "rng_state": record.rng_state.contiguous(),
-            },
-            str(tmp),
-        )
-        os.replace(tmp, path)
+        tmp = temp_sibling(path)
+        tensors = {
+            "frames": record.frames.contiguous(),
+            "tail": record.tail.contiguous(),
+            "rng_state": record.rng_state.contiguous(),
+        }
+        try:
+            save_file(tensors, str(tmp))
+            os.replace(tmp, path)
+        except BaseException as exc:  # a full disk must not leave a half-written segment behind
+            tmp.unlink(missing_ok=True)
+            fault = _os_error(exc, path)
+            if fault is not None:
+                raise fault from exc
+            raise
 
     def load(self, index: int) -> SegmentRecord:
         data = load_file(str(self._path(index)))
@@ -86,4 +109,5 @@ class WorkFolder:
             yield from load_file(str(self._path(index)))["frames"].numpy()
 
     def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Delete the segments and the key (nothing else in the work folder)."""
+        self.work.remove_segments()

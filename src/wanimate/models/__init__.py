@@ -9,14 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wanimate.models.loading import LoadedModel, convert_weights, load_model
+    from wanimate.models.convert import convert_weights
+    from wanimate.models.loading import LoadedModel, load_model
     from wanimate.models.lora import apply_relight_lora
 
 __all__ = ["LoadedModel", "apply_relight_lora", "convert_weights", "load_model"]
 
 _HOMES = {
     "LoadedModel": "wanimate.models.loading",
-    "convert_weights": "wanimate.models.loading",
+    "convert_weights": "wanimate.models.convert",
     "load_model": "wanimate.models.loading",
     "apply_relight_lora": "wanimate.models.lora",
 }

@@ -24,11 +24,13 @@ def looks_like_repo_id(text: str) -> bool:
     return bool(_REPO_ID.match(text)) and ".." not in text
 
 
-def download_hint(repo_id: str, folder: str | None = None, option: str = "--weights") -> str:
+def download_hint(repo_id: str, folder: str | None = None, option: str = "--weights", use: str | None = None) -> str:
+    """How to fetch ``repo_id`` by hand; ``use`` says what to do with the folder instead (``{local}`` is its path)."""
     local = "./" + repo_id.split("/")[-1]
     include = f" --include '{folder}/*'" if folder else ""
     target = f"{local}/{folder}" if folder else local
-    return f"`hf download {repo_id}{include} --local-dir {local}` and pass `{option} {target}`"
+    then = use.format(local=target) if use is not None else f"pass `{option} {target}`"
+    return f"`hf download {repo_id}{include} --local-dir {local}` and {then}"
 
 
 @contextmanager
@@ -57,11 +59,13 @@ def resolve_repo(
     *,
     folder: str | None = None,
     option: str = "--weights",
+    use: str | None = None,
 ) -> Path:
     """The local snapshot folder of ``repo_id``, downloading what is missing (or, offline, the cached copy).
 
     ``folder`` limits the download to one subfolder (a repo holding several checkpoints); ``option``
-    names the command-line option the hint tells the user to pass.
+    names the command-line option the hint tells the user to pass, or ``use`` says what to do
+    instead (a command without that option, see :func:`download_hint`).
     """
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
@@ -75,7 +79,7 @@ def resolve_repo(
         what = f"{repo_id}/{folder}" if folder else repo_id
         raise WanimateError(
             f"weights {what!r} are not in the Hugging Face cache and could not be downloaded ({reason}); "
-            f"download them with {download_hint(repo_id, folder, option)}"
+            f"download them with {download_hint(repo_id, folder, option, use)}"
         ) from exc
 
 

@@ -17,8 +17,8 @@ PACKAGES = ("wanimate", "torch", "diffusers", "transformers", "peft", "huggingfa
 class Info:
     versions: dict[str, str]
     device: str
-    attention_available: list[str]
-    attention_missing: list[str]
+    attention_available: list[str]  # usable on this machine's device
+    attention_missing: dict[str, list[str]]  # why not usable here -> the backends it rules out
     weights: list[tuple[str, str, int, str]] = field(default_factory=list)  # name, kind, bytes, path
 
 
@@ -43,24 +43,27 @@ def describe_device() -> str:
     return f"cpu ({os.cpu_count()} cores, no GPU found)"
 
 
-def attention_backends() -> tuple[list[str], list[str]]:
-    """Backends of diffusers' attention dispatcher whose packages import here, and those that do not.
+def attention_backends() -> tuple[list[str], dict[str, list[str]]]:
+    """Backends that run on this machine's best device, and the others with the reason each does not.
 
-    Availability means "its library is installed"; hub backends still download kernels on first use and
-    the native flash/cuDNN ones need a CUDA device.
+    "Installed" is not "available": cuDNN and flash attention import fine on a CPU-only machine but
+    need a CUDA device, and hub backends download kernels at first use, so the same rule as
+    ``--attention`` (:func:`wanimate.models.attention.unusable_reason`) decides.
     """
-    from diffusers.models import attention_dispatch as ad
+    import torch
 
-    available, missing = [], []
-    for backend in ad._AttentionBackendRegistry.list_backends():
-        name = getattr(backend, "value", str(backend))
-        try:
-            ad._check_attention_backend_requirements(backend)
-        except RuntimeError:
-            missing.append(name)
-        else:
+    from wanimate.models.attention import all_backends, unusable_reason
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    available: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for name in sorted(all_backends()):
+        reason = unusable_reason(name, device)
+        if reason is None:
             available.append(name)
-    return sorted(available), sorted(missing)
+        else:
+            missing.setdefault(reason, []).append(name)
+    return available, missing
 
 
 def collect_info() -> Info:
@@ -75,8 +78,8 @@ def format_info(info: Info) -> str:
     lines = ["versions:"]
     lines += [f"  {name:<16} {version}" for name, version in info.versions.items()]
     lines += [f"device: {info.device}", "attention backends:"]
-    lines.append(f"  available: {', '.join(info.attention_available) or 'none'}")
-    lines.append(f"  not installed: {', '.join(info.attention_missing) or 'none'}")
+    lines.append(f"  available here: {', '.join(info.attention_available) or 'none'}")
+    lines += [f"  {reason}: {', '.join(names)}" for reason, names in info.attention_missing.items()]
     lines.append("Wan-Animate, MultiAnimate and Wan2.1-I2V weights in the cache:")
     if not info.weights:
         lines.append("  none (download with `hf download Wan-AI/Wan2.2-Animate-14B`)")

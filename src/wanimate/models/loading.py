@@ -5,13 +5,15 @@ once, then cached), the diffusers repo, a local folder of either layout, a singl
 transformer file on top of a base, or ``random:<size>`` for tests. Every layout ends in the same
 diffusers/transformers classes with the same dtype rules, so they produce identical outputs. The
 ``family`` (:mod:`wanimate.models.families`) picks the classes and refuses weights of another family.
+
+The transformer always streams in tensor by tensor (:mod:`wanimate.models.streaming`), quantized as it
+arrives when ``quantize`` asks for it, so the host never holds the full-precision DiT on the way to a
+quantized one; a folder pre-quantized by ``wanimate convert --quantize`` loads as stored.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,9 +23,10 @@ from typing import Any
 import torch
 
 from wanimate.errors import WanimateError
-from wanimate.models import hub, official, official_io
+from wanimate.models import hub, official, official_io, quantized
 from wanimate.models.families import ANIMATE, FAMILIES, ModelFamily, check_diffusers, check_official, describe_official
-from wanimate.models.official_io import LORA_FILE, LORA_PEFT_DIR, find_relight_lora
+from wanimate.models.official_io import find_relight_lora
+from wanimate.models.streaming import read_safetensors, stream_model
 
 DIFFUSERS_PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "image_encoder", "image_processor", "scheduler")
 LAYOUT_HELP = (
@@ -37,13 +40,18 @@ LAYOUT_HELP = (
 
 @dataclass
 class LoadedModel:
-    """A ready pipeline plus where it came from; ``relight_lora`` is set when the weights ship the LoRA."""
+    """A ready pipeline plus where it came from; ``relight_lora`` is set when the weights ship the LoRA.
+
+    ``quantization`` is how the transformer's weights are held: ``none``, ``int8`` or ``fp8``
+    (quantized while loading, or stored so in a pre-quantized folder).
+    """
 
     pipeline: Any  # the family's diffusers pipeline (WanAnimatePipeline or WanImageToVideoPipeline)
     layout: str  # "diffusers" | "official" | "single-file" | "random"
     source: str
     relight_lora: Path | None
     family: ModelFamily = ANIMATE
+    quantization: str = "none"
 
 
 def detect_layout(folder: Path) -> str:
@@ -76,6 +84,7 @@ def load_model(
     progress: bool = True,
     base: str | None = None,
     revision: str | None = None,
+    quantize: str = "none",
 ) -> LoadedModel:
     """Build the pipeline for ``weights``; all components end on ``device``, the transformer in ``dtype``.
 
@@ -83,26 +92,89 @@ def load_model(
     ``dtype``; the VAE stays float32 like the official pipeline. ``base`` (a folder or hub id, default
     the official repo) supplies the other components when ``weights`` is a single transformer file.
     ``revision`` pins a hub revision. Weights of another family are refused with one line.
+    ``quantize`` (``none``, ``int8``, ``fp8``) quantizes the transformer layer by layer while it loads;
+    a pre-quantized folder loads as stored, and asking it for another mode is an error.
     """
     device = torch.device(device)
     weights = str(weights) if weights is not None else family.default_repo
-    with _progress(progress):
+    with progress_bars(progress):
         if weights.startswith("random:"):
-            from wanimate.models.factory import build_family_pipeline
-
-            pipe = build_family_pipeline(family, weights.removeprefix("random:"))
-            pipe.transformer.to(dtype)
-            return LoadedModel(pipe.to(device), "random", weights, None, family)
+            pipe = _random_pipeline(weights.removeprefix("random:"), family, dtype, device, quantize)
+            return LoadedModel(pipe, "random", weights, None, family, quantize)
         path = Path(weights).expanduser()
         if path.is_file():
-            return _load_single_file(path.resolve(), base or family.default_repo, dtype, device, progress, family)
-        where = _resolve_folder(weights, revision, progress, family)
+            base = base or family.default_repo
+            return _load_single_file(path.resolve(), base, dtype, device, progress, family, quantize)
+        where = resolve_folder(weights, revision, progress, family)
+        transformer, mode = load_transformer(where.folder, where.load_as, dtype, device, quantize, family)
         if where.load_as == "official":
-            pipe = _load_official(where.folder, dtype, device, family)
+            pipe = _load_official(where.folder, dtype, family, transformer)
         else:
-            pipe = _load_diffusers(where.folder, dtype, family)
+            pipe = _load_diffusers(where.folder, dtype, family, transformer)
         lora = find_relight_lora(where.folder) if family is ANIMATE else None
-        return LoadedModel(pipe.to(device), where.layout, where.source, lora, family)
+        return LoadedModel(pipe.to(device), where.layout, where.source, lora, family, mode)
+
+
+def load_transformer(
+    folder: Path,
+    layout: str,
+    dtype: torch.dtype,
+    device: torch.device,
+    quantize: str = "none",
+    family: ModelFamily = ANIMATE,
+) -> tuple[Any, str]:
+    """The transformer of a diffusers or official folder, streamed; returns it with its quantization mode."""
+    if layout == "official":
+        return official_io.load_official_transformer(folder, dtype, device, family, quantize), quantize
+    sub = folder / "transformer"
+    config = transformer_config(folder, layout, family)
+    stored, stored_dtype = quantized.stored_quantization(config, str(sub))
+    mode = quantized.resolve_quantize(quantize, stored, str(folder))
+    quantized.check_stored_dtype(stored_dtype, dtype, str(folder))
+    tensors = (item for shard in official_io.dit_shards(sub) for item in read_safetensors(shard))
+    cls = family.transformer_cls()
+    model = stream_model(cls, quantized.plain_config(config), tensors, dtype=dtype, device=device, quantize=mode)
+    return model, mode
+
+
+def load_single_file_transformer(
+    path: Path,
+    config: dict[str, Any],
+    dtype: torch.dtype,
+    device: torch.device,
+    quantize: str = "none",
+    family: ModelFamily = ANIMATE,
+) -> Any:
+    """A transformer from one safetensors file (native, ComfyUI-prefixed or diffusers keys), streamed."""
+    keys = list(official_io.safetensors_shapes([path]))
+    tensors = read_safetensors(path)
+    if official.is_native_dit(keys):
+        tensors = official.dit_native_to_diffusers(tensors, keys)
+    return stream_model(family.transformer_cls(), config, tensors, dtype=dtype, device=device, quantize=quantize)
+
+
+def transformer_config(folder: Path, layout: str, family: ModelFamily = ANIMATE) -> dict[str, Any]:
+    """The diffusers transformer config of a resolved folder (read from disk, no weights)."""
+    if layout == "official":
+        return official_io.official_dit_config(folder, family)
+    return json.loads((folder / "transformer" / "config.json").read_text())
+
+
+def _random_pipeline(name: str, family: ModelFamily, dtype: torch.dtype, device: torch.device, quantize: str) -> Any:
+    """``random:NAME``: built whole in torch's init, or (quantized) layer by layer from per-tensor draws."""
+    from wanimate.models import factory
+    from wanimate.models.random_weights import build_streamed_transformer
+
+    if quantize == "none":
+        pipe = factory.build_family_pipeline(family, name)
+        pipe.transformer.to(dtype)
+        return pipe.to(device)
+    pipe = factory.build_family_pipeline(family, name, with_transformer=False)
+    transformer = build_streamed_transformer(
+        factory.model_config(name), seed=3, family=family, dtype=dtype, device=device, quantize=quantize
+    )
+    pipe.register_modules(transformer=transformer)
+    return pipe.to(device)
 
 
 @dataclass(frozen=True)
@@ -113,7 +185,7 @@ class _Resolved:
     source: str
 
 
-def _resolve_folder(weights: str, revision: str | None, progress: bool, family: ModelFamily) -> _Resolved:
+def resolve_folder(weights: str, revision: str | None, progress: bool, family: ModelFamily) -> _Resolved:
     """Find the folder behind ``weights``; an official hub repo resolves to its cached conversion.
 
     The folder is checked to hold ``family``'s weights before anything is converted or read.
@@ -133,7 +205,9 @@ def _resolve_folder(weights: str, revision: str | None, progress: bool, family: 
         return _Resolved(snapshot, "diffusers", "diffusers", source)
     converted = hub.converted_dir(weights, snapshot)
     if not converted.is_dir():
-        convert_weights(snapshot, converted, progress=progress)
+        from wanimate.models import convert
+
+        convert.convert_weights(snapshot, converted, progress=progress)
     return _Resolved(converted, "diffusers", "official", source)
 
 
@@ -167,7 +241,7 @@ def detect_official_family(folder: Path) -> ModelFamily:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[None]:
+def progress_bars(enabled: bool) -> Iterator[None]:
     """Turn the diffusers/transformers/hub progress bars on or off, restoring them afterwards."""
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
@@ -183,20 +257,24 @@ def _progress(enabled: bool) -> Iterator[None]:
             (module.enable_progress_bar if was else module.disable_progress_bar)()
 
 
-def _load_diffusers(folder: Path, dtype: torch.dtype, family: ModelFamily, transformer: Any = None) -> Any:
+def detect_diffusers_family(folder: Path) -> ModelFamily:
+    """Which family a diffusers folder holds, from the pipeline class its ``model_index.json`` names."""
+    name = json.loads((folder / "model_index.json").read_text()).get("_class_name")
+    for family in FAMILIES:
+        if family.pipeline_class == name:
+            return family
+    supported = " or ".join(f"{f.title} ({f.pipeline_class})" for f in FAMILIES)
+    raise WanimateError(f"{folder} holds a {name}; {supported} are supported")
+
+
+def _load_diffusers(folder: Path, dtype: torch.dtype, family: ModelFamily, transformer: Any) -> Any:
     from diffusers import AutoencoderKLWan
 
-    if transformer is None:
-        transformer = family.transformer_cls().from_pretrained(folder, subfolder="transformer", torch_dtype=dtype)
     vae = AutoencoderKLWan.from_pretrained(folder, subfolder="vae", torch_dtype=torch.float32)
     return family.pipeline_cls().from_pretrained(folder, transformer=transformer, vae=vae, torch_dtype=dtype)
 
 
-def _load_official(
-    folder: Path, dtype: torch.dtype, device: torch.device, family: ModelFamily, transformer: Any = None
-) -> Any:
-    if transformer is None:
-        transformer = official_io.load_official_transformer(folder, dtype, device, family)
+def _load_official(folder: Path, dtype: torch.dtype, family: ModelFamily, transformer: Any) -> Any:
     image_encoder = official_io.load_official_image_encoder(folder, dtype)
     return family.pipeline_cls()(
         tokenizer=official_io.load_official_tokenizer(folder),
@@ -210,7 +288,13 @@ def _load_official(
 
 
 def _load_single_file(
-    path: Path, base: str, dtype: torch.dtype, device: torch.device, progress: bool, family: ModelFamily
+    path: Path,
+    base: str,
+    dtype: torch.dtype,
+    device: torch.device,
+    progress: bool,
+    family: ModelFamily,
+    quantize: str,
 ) -> LoadedModel:
     """A lone transformer file (native, ComfyUI-prefixed or diffusers keys) on top of ``base``'s components.
 
@@ -224,139 +308,15 @@ def _load_single_file(
     if Path(base).expanduser().is_file():
         raise WanimateError(f"--base must be a folder or hub repo id, not a file ({base})")
     try:
-        where = _resolve_folder(base, None, progress, family)
+        where = resolve_folder(base, None, progress, family)
     except WanimateError as exc:
         raise WanimateError(f"{path.name} needs a base for its other components (pass base=...): {exc}") from exc
     folder = where.folder
+    config = quantized.plain_config(transformer_config(folder, where.load_as, family))
+    transformer = load_single_file_transformer(path, config, dtype, device, quantize, family)
     if where.load_as == "official":
-        config = official_io.official_dit_config(folder, family)
-    else:
-        config = dict(family.transformer_cls().load_config(folder / "transformer"))
-    keys = list(official_io.safetensors_shapes([path]))
-    tensors = official_io.iter_safetensors(path)
-    if official.is_native_dit(keys):
-        tensors = official.dit_native_to_diffusers(tensors, keys)
-    transformer = official_io.build_transformer(config, tensors, dtype, device, family)
-    if where.load_as == "official":
-        pipe = _load_official(folder, dtype, device, family, transformer)
+        pipe = _load_official(folder, dtype, family, transformer)
     else:
         pipe = _load_diffusers(folder, dtype, family, transformer)
     lora = find_relight_lora(folder) if family is ANIMATE else None
-    return LoadedModel(pipe.to(device), "single-file", str(path), lora, family)
-
-
-def convert_weights(src: str | Path, dst: Path, *, progress: bool = True) -> Path:
-    """Write an official-layout folder or hub repo as a diffusers folder at ``dst`` (atomically).
-
-    The family (Wan2.2-Animate or Wan2.1-I2V) is read from the folder. Components are converted one at
-    a time and the DiT shard by shard, so peak memory stays at one shard plus the text encoder. The
-    relighting LoRA is placed at ``dst/relighting_lora.ckpt`` (or ``dst/relighting_lora/`` for a
-    PEFT-only source) where :func:`load_model` finds it again.
-    """
-    dst = Path(dst)
-    if dst.exists():
-        raise WanimateError(f"{dst} already exists; choose a new output folder")
-    src_path = Path(src).expanduser()
-    if src_path.is_dir():
-        folder = src_path.resolve()
-    elif hub.looks_like_repo_id(str(src)):
-        folder = hub.resolve_repo(str(src), None, progress)
-    else:
-        raise WanimateError(f"{src} is not a folder or a hub repo id")
-    if detect_layout(folder) != "official":
-        raise WanimateError(f"{src} is already in the diffusers layout; pass it to --weights directly")
-    family = detect_official_family(folder)
-    partial = dst.with_name(dst.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    try:
-        with _progress(progress):
-            _write_diffusers(folder, partial, progress, family)
-        partial.rename(dst)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return dst
-
-
-def _write_diffusers(folder: Path, out: Path, progress: bool, family: ModelFamily) -> None:
-    import diffusers
-    from tqdm.auto import tqdm
-
-    steps = ["transformer", "vae", "text_encoder", "image_encoder", "tokenizer", "scheduler", "relighting LoRA"]
-    bar = tqdm(steps, desc="converting", disable=not progress)
-    _write_transformer(folder, out / "transformer", family)
-    bar.update()
-    official_io.load_official_vae(folder).save_pretrained(out / "vae")
-    bar.update()
-    text_encoder = official_io.load_official_text_encoder(folder, None)
-    text_encoder.save_pretrained(out / "text_encoder", max_shard_size="5GB")
-    del text_encoder
-    bar.update()
-    image_encoder = official_io.load_official_image_encoder(folder, None)
-    image_encoder.save_pretrained(out / "image_encoder")
-    official_io.official_image_processor(image_encoder).save_pretrained(out / "image_processor")
-    bar.update()
-    tokenizer = official_io.load_official_tokenizer(folder)
-    tokenizer.save_pretrained(out / "tokenizer")
-    bar.update()
-    scheduler = family.build_scheduler()
-    scheduler.save_pretrained(out / "scheduler")
-    bar.update()
-    lora = find_relight_lora(folder)
-    if lora is not None and lora.is_file():
-        _link_or_copy(lora, out / LORA_FILE)
-    elif lora is not None:
-        shutil.copytree(lora, out / LORA_PEFT_DIR)
-    bar.update()
-    bar.close()
-    index = {
-        "_class_name": family.pipeline_class,
-        "_diffusers_version": diffusers.__version__,
-        "image_encoder": ["transformers", type(image_encoder).__name__],
-        "image_processor": ["transformers", "CLIPImageProcessor"],
-        "scheduler": ["diffusers", type(scheduler).__name__],
-        "text_encoder": ["transformers", "UMT5EncoderModel"],
-        "tokenizer": ["transformers", type(tokenizer).__name__],
-        "transformer": ["diffusers", family.transformer_class],
-        "vae": ["diffusers", "AutoencoderKLWan"],
-    }
-    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-
-
-def _write_transformer(folder: Path, out: Path, family: ModelFamily) -> None:
-    """Convert the DiT shard by shard into diffusers' sharded safetensors layout (stored dtype kept)."""
-    from accelerate import init_empty_weights
-    from safetensors.torch import save_file
-
-    out.mkdir(parents=True)
-    with init_empty_weights():
-        family.transformer_cls().from_config(official_io.official_dit_config(folder, family)).save_config(out)
-    shards = official_io.dit_shards(folder)
-    all_keys = list(official_io.safetensors_shapes(shards))
-    weight_map: dict[str, str] = {}
-    total = 0
-    for i, shard in enumerate(shards):
-        name = (
-            "diffusion_pytorch_model.safetensors"
-            if len(shards) == 1
-            else f"diffusion_pytorch_model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-        )
-        tensors = {
-            k: v.contiguous()
-            for k, v in official.dit_native_to_diffusers(official_io.iter_safetensors(shard), all_keys)
-        }
-        save_file(tensors, out / name, metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(tensors, name))
-        total += sum(t.numel() * t.element_size() for t in tensors.values())
-    if len(shards) > 1:
-        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-        (out / "diffusion_pytorch_model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link when possible: the 1.4 GB LoRA then costs no extra disk next to the hub cache."""
-    try:
-        os.link(src.resolve(), dst)
-    except OSError:
-        shutil.copy2(src, dst)
+    return LoadedModel(pipe.to(device), "single-file", str(path), lora, family, quantize)

@@ -5,11 +5,19 @@ names (``blocks.0.self_attn.q.lora_A.default.weight``); the hub also carries a P
 (``relighting_lora/adapter_model.safetensors``, prefix ``base_model.model.``). Both are renamed to the
 diffusers module names and loaded as an unmerged PEFT adapter, as the official code keeps it, so its
 strength can change between runs without reloading.
+
+On a quantized transformer the adapter stays a separate full-precision low-rank branch: each targeted
+layer computes ``Q(W) x + b + scale * (alpha / rank) * B A x``, where ``Q(W)`` is the int8 or fp8 base
+weight as quantized (dequantized per row, or upcast, inside the base layer's forward) and A, B are in the
+compute dtype. Merging into W before quantizing would bake one strength into the weights and quantize
+the LoRA's update too; the branch costs 718M parameters of compute per step but keeps the official
+behaviour (unmerged, strength per run) on every quantization mode.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -80,24 +88,31 @@ def apply_relight_lora(transformer: Any, path: Path, scale: float = 1.0) -> None
                 raise WanimateError(f"relighting LoRA targets {name!r}, which is not a Linear layer of this model")
         if current is not None:
             transformer.delete_adapters(ADAPTER_NAME)
-        transformer.load_lora_adapter(
-            state,
-            adapter_name=ADAPTER_NAME,
-            prefix=None,
-            metadata={"r": rank, "lora_alpha": alpha, "target_modules": targets},
-        )
+        with warnings.catch_warnings():
+            # PEFT warns that an adapter on a torchao int8 layer cannot be merged; it is never merged here.
+            warnings.filterwarnings("ignore", message="TorchaoLoraLinear was instantiated")
+            transformer.load_lora_adapter(
+                state,
+                adapter_name=ADAPTER_NAME,
+                prefix=None,
+                metadata={"r": rank, "lora_alpha": alpha, "target_modules": targets},
+            )
         _match_base_dtype(transformer)
         transformer._wanimate_relight_path = path
     transformer.set_adapters([ADAPTER_NAME], weights=[scale])
 
 
 def _match_base_dtype(transformer: Any) -> None:
-    """Keep LoRA weights in their base layer's dtype: fp32 copies of a 718M-parameter adapter waste 1.4 GB."""
+    """Keep LoRA weights in the layers' compute dtype: fp32 copies of a 718M-parameter adapter waste 1.4 GB.
+
+    The compute dtype, not the stored one: an fp8-stored base layer computes in bf16 (diffusers reports
+    that as ``transformer.dtype``), and an int8 base layer reports its compute dtype as its own.
+    """
     from peft.tuners.lora import LoraLayer
 
+    dtype = transformer.dtype
     for module in transformer.modules():
         if isinstance(module, LoraLayer):
-            dtype = module.get_base_layer().weight.dtype
             module.lora_A[ADAPTER_NAME].to(dtype)
             module.lora_B[ADAPTER_NAME].to(dtype)
 

@@ -19,16 +19,7 @@ from wanimate.models import official, official_io
 
 def save_official(pipeline: Any, folder: Path, *, dit_shards: int = 2) -> Path:
     """Save ``pipeline`` under ``folder`` with the official file names and native keys."""
-    folder.mkdir(parents=True, exist_ok=True)
-    transformer = pipeline.transformer
-    (folder / official_io.DIT_CONFIG).write_text(
-        json.dumps(official.dit_official_config(transformer.config), indent=2) + "\n"
-    )
-    native = {
-        k: v.detach().clone().contiguous()
-        for k, v in official.dit_diffusers_to_native(transformer.state_dict().items())
-    }
-    _save_shards(native, folder, dit_shards)
+    save_official_dit(pipeline.transformer, folder, dit_shards=dit_shards)
 
     nrb = pipeline.vae.config.num_res_blocks
     vae = {official.vae_diffusers_to_native_key(k, nrb): v.clone() for k, v in pipeline.vae.state_dict().items()}
@@ -48,6 +39,20 @@ def save_official(pipeline: Any, folder: Path, *, dit_shards: int = 2) -> Path:
     clip["log_scale"] = torch.tensor(4.6052)
     clip["textual.head.0.weight"] = torch.zeros(2, 2)
     torch.save(clip, folder / official_io.CLIP_FILE)
+    return folder
+
+
+def save_official_dit(transformer: Any, folder: Path, *, dit_shards: int = 2) -> Path:
+    """Only the DiT, as the official ``config.json`` plus native-keyed safetensors shards and index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / official_io.DIT_CONFIG).write_text(
+        json.dumps(official.dit_official_config(transformer.config), indent=2) + "\n"
+    )
+    native = {
+        k: v.detach().clone().contiguous()
+        for k, v in official.dit_diffusers_to_native(transformer.state_dict().items())
+    }
+    _save_shards(native, folder, dit_shards)
     return folder
 
 

@@ -1,7 +1,8 @@
 """Reading an official-layout Wan folder (Wan2.2-Animate-14B or Wan2.1-I2V-14B) into diffusers components.
 
-Everything here streams: DiT shards are converted and assigned one at a time into a model built on the
-meta device, and pickled ``.pth`` files are memory-mapped, so the 35 GB DiT never exists twice in memory.
+Everything here streams: DiT tensors are converted and assigned one at a time into a model built on the
+meta device (:mod:`wanimate.models.streaming`, quantizing as they arrive when asked), and pickled
+``.pth`` files are memory-mapped, so the 35 GB DiT never exists in full precision unless it is kept so.
 Pickles are opened only with ``torch.load(weights_only=True)``: a checkpoint cannot run code.
 """
 
@@ -19,6 +20,7 @@ from safetensors import safe_open
 from wanimate.errors import WanimateError
 from wanimate.models import official
 from wanimate.models.families import ANIMATE, ModelFamily, check_official
+from wanimate.models.streaming import read_safetensors, stream_model
 
 DIT_CONFIG = "config.json"
 VAE_FILE = "Wan2.1_VAE.pth"
@@ -78,12 +80,6 @@ def safetensors_shapes(files: Iterable[Path]) -> dict[str, torch.Size]:
     return shapes
 
 
-def iter_safetensors(file: Path) -> Iterator[tuple[str, Tensor]]:
-    with safe_open(file, framework="pt") as f:
-        for key in f.keys():  # noqa: SIM118
-            yield key, f.get_tensor(key)
-
-
 def official_dit_config(folder: Path, family: ModelFamily = ANIMATE) -> dict[str, Any]:
     """The diffusers transformer config of an official folder (its ``config.json`` plus shard shapes).
 
@@ -95,63 +91,19 @@ def official_dit_config(folder: Path, family: ModelFamily = ANIMATE) -> dict[str
     return family.diffusers_config(cfg, shapes)
 
 
-def param_dtype(name: str, dtype: torch.dtype, keep_fp32: Iterable[str]) -> torch.dtype:
-    """diffusers' ``from_pretrained`` rule: modules named in ``_keep_in_fp32_modules`` stay float32."""
-    return torch.float32 if any(m in name.split(".") for m in keep_fp32) else dtype
-
-
-def build_transformer(
-    config: dict[str, Any],
-    tensors: Iterable[tuple[str, Tensor]],
-    dtype: torch.dtype,
-    device: torch.device,
-    family: ModelFamily = ANIMATE,
-) -> Any:
-    """The family's diffusers transformer from diffusers-named tensors, each cast and moved as it arrives.
-
-    The same dtype rule as ``from_pretrained`` keeps every layout numerically identical to a diffusers
-    folder. Missing or unknown tensors are an error rather than silently random weights.
-    """
-    from accelerate import init_empty_weights
-
-    with init_empty_weights():
-        model = family.transformer_cls().from_config(config)
-    expected = set(model.state_dict())
-    keep = model._keep_in_fp32_modules or []
-    seen: set[str] = set()
-    for key, value in tensors:
-        if key not in expected:
-            raise WanimateError(f"the transformer checkpoint has an unexpected tensor {key!r}; is it {family.title}?")
-        assign_tensor(model, key, value.to(device=device, dtype=param_dtype(key, dtype, keep)))
-        seen.add(key)
-    missing = sorted(expected - seen)
-    if missing:
-        raise WanimateError(f"the transformer checkpoint lacks {len(missing)} tensors (e.g. {', '.join(missing[:3])})")
-    return model.eval().requires_grad_(False)
-
-
-def assign_tensor(model: torch.nn.Module, key: str, value: Tensor) -> None:
-    """Replace a meta parameter or buffer by ``value`` without allocating anything else."""
-    owner, _, name = key.rpartition(".")
-    module = model.get_submodule(owner)
-    if name in module._parameters:
-        module._parameters[name] = torch.nn.Parameter(value, requires_grad=False)
-    else:
-        module._buffers[name] = value
-
-
 def load_official_transformer(
-    folder: Path, dtype: torch.dtype, device: torch.device, family: ModelFamily = ANIMATE
+    folder: Path, dtype: torch.dtype, device: torch.device, family: ModelFamily = ANIMATE, quantize: str = "none"
 ) -> Any:
+    """The family's DiT from native-keyed shards, renamed tensor by tensor and quantized as it streams in."""
     shards = dit_shards(folder)
     all_keys = list(safetensors_shapes(shards))
     config = official_dit_config(folder, family)
 
     def tensors() -> Iterator[tuple[str, Tensor]]:
         for shard in shards:
-            yield from official.dit_native_to_diffusers(iter_safetensors(shard), all_keys)
+            yield from official.dit_native_to_diffusers(read_safetensors(shard), all_keys)
 
-    return build_transformer(config, tensors(), dtype, device, family)
+    return stream_model(family.transformer_cls(), config, tensors(), dtype=dtype, device=device, quantize=quantize)
 
 
 def load_official_vae(folder: Path) -> Any:

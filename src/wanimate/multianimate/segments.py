@@ -22,14 +22,13 @@ frame). docs/multianimate.md explains the choice.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
 from wanimate.generate.animate import clip_image_embeds, decode_latents
-from wanimate.generate.runtime import resolve_vram_budget
+from wanimate.generate.engine import guide
+from wanimate.generate.runtime import settings_for_pipeline
 from wanimate.generate.segments import Segment
 from wanimate.generate.sources import FrameWindow
 from wanimate.materials.characters import CharacterMaterials
@@ -63,16 +62,16 @@ class MultiAnimateSegments:
         self.pipe = model.pipeline
         self.materials = materials
         self.device = device
-        transformer = self.pipe.transformer
-        self.settings = settings = resolve_vram_budget(settings, transformer, materials.height, materials.width)
+        self.settings = settings = settings_for_pipeline(settings, self.pipe, materials.height, materials.width)
         model.prepare(settings, device)
         self.scheduler = FlowMatchEulerDiscreteScheduler(shift=settings.shift)
-        self._segment: dict[str, torch.Tensor] = {}
+        self.do_cfg = settings.guidance > 1.0
+        self.dtype = self.pipe.transformer.dtype
+        self.job_inputs: dict[str, torch.Tensor | None] = {}
+        self.segment_inputs: dict[str, torch.Tensor] = {}
 
     def begin(self, generator: torch.Generator) -> None:
         pipe, s, device, m = self.pipe, self.settings, self.device, self.materials
-        self.do_cfg = s.guidance > 1.0
-        self.dtype = pipe.transformer.dtype
         prompt_embeds, negative_embeds = pipe.encode_prompt(
             prompt=s.prompt_for(m.characters),
             negative_prompt=s.negative_prompt,
@@ -80,11 +79,13 @@ class MultiAnimateSegments:
             max_sequence_length=512,
             device=torch.device("cpu") if s.text_encoder_cpu else device,
         )
-        self.prompt_embeds = prompt_embeds.to(device, self.dtype)
-        self.negative_embeds = negative_embeds.to(device, self.dtype) if negative_embeds is not None else None
         # The reference PIL-resizes the reference to W×H (bicubic) and scales it to [-1, 1].
         self.reference = (pixels([m.reference()])[:, :, 0] * 2 - 1).to(device)
-        self.image_embeds = clip_image_embeds(pipe, None, self.reference, "official", device).to(self.dtype)
+        self.job_inputs = {
+            "prompt": prompt_embeds.to(device, self.dtype),
+            "negative": negative_embeds.to(device, self.dtype) if negative_embeds is not None else None,
+            "image": clip_image_embeds(pipe, None, self.reference, "official", device).to(self.dtype),
+        }
         self.reference_pose = pixels([m.reference_pose()])[:, :, 0]
         self.pose = FrameWindow(m.pose.open, m.num_frames, label=m.pose.label)
         self.masks = [FrameWindow(k.open, m.num_frames, binary=True, label=k.label) for k in m.masks]
@@ -111,42 +112,55 @@ class MultiAnimateSegments:
         labels = label_indices([np.stack([binarize(f) for f in mask.frames(indices)]) for mask in self.masks])
         one_hot = one_hot_labels(labels, adapters.max_characters + 1, adapters.label_embedding[0].weight.dtype)
         condition = adapters.motion_condition(pixels(pose_frames).to(self.device), one_hot.to(self.device), self.dtype)
-        self._segment = {"y": y, "condition": condition}
+        self.segment_inputs = {"y": y, "condition": condition}
         return latents
 
     def timesteps(self) -> torch.Tensor:
         self.scheduler.set_timesteps(sigmas=flow_sigmas(self.settings.steps), device=self.device)
         return self.scheduler.timesteps
 
+    def _inputs(self, latents: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = torch.cat([latents.to(self.dtype), self.segment_inputs["y"]], dim=1)
+        return hidden, t.expand(1).to(self.dtype)  # the reference embeds the bf16-rounded timestep
+
     def predict(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        s, seg = self.settings, self._segment
-        transformer, condition = self.pipe.transformer, self.model.condition
-        hidden = torch.cat([latents.to(self.dtype), seg["y"]], dim=1)
-        timestep = t.expand(1).to(self.dtype)  # the reference embeds the bf16-rounded timestep
-        if self.do_cfg and s.batch_cfg:
-            # One batch of two; the condition is added to row 0 (the positive pass) only.
-            with condition.adding(seg["condition"]):
-                both = transformer(
-                    hidden_states=torch.cat([hidden, hidden]),
-                    timestep=torch.cat([timestep, timestep]),
-                    encoder_hidden_states=torch.cat([self.prompt_embeds, self.negative_embeds]),
-                    encoder_hidden_states_image=torch.cat([self.image_embeds, self.image_embeds]),
-                    return_dict=False,
-                )[0]
-            noise, uncond = both.chunk(2)
-            return uncond + s.guidance * (noise - uncond)
-        common: dict[str, Any] = dict(
-            hidden_states=hidden, timestep=timestep, encoder_hidden_states_image=self.image_embeds, return_dict=False
-        )
-        with condition.adding(seg["condition"]):
-            noise = transformer(encoder_hidden_states=self.prompt_embeds, **common)[0]
-        if not self.do_cfg:
-            return noise
-        uncond = transformer(encoder_hidden_states=self.negative_embeds, **common)[0]  # no pose, no labels
-        return uncond + s.guidance * (noise - uncond)
+        s, job = self.settings, self.job_inputs
+        if not (self.do_cfg and s.batch_cfg):
+            noise = self.conditional(latents, t)
+            return guide(noise, self.unconditional(latents, t), s.guidance) if self.do_cfg else noise
+        hidden, timestep = self._inputs(latents, t)
+        # One batch of two; the condition is added to row 0 (the positive pass) only.
+        with self.model.condition.adding(self.segment_inputs["condition"]):
+            both = self.pipe.transformer(
+                hidden_states=torch.cat([hidden, hidden]),
+                timestep=torch.cat([timestep, timestep]),
+                encoder_hidden_states=torch.cat([job["prompt"], job["negative"]]),
+                encoder_hidden_states_image=torch.cat([job["image"], job["image"]]),
+                return_dict=False,
+            )[0]
+        noise, uncond = both.chunk(2)
+        return guide(noise, uncond, s.guidance)
+
+    def conditional(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        with self.model.condition.adding(self.segment_inputs["condition"]):
+            return self._pass(latents, t, self.job_inputs["prompt"])
+
+    def unconditional(self, latents: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The negative prompt, the same CLIP features and ``y``; no pose, no labels."""
+        return self._pass(latents, t, self.job_inputs["negative"])
+
+    def _pass(self, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor | None) -> torch.Tensor:
+        hidden, timestep = self._inputs(latents, t)
+        return self.pipe.transformer(
+            hidden_states=hidden,
+            timestep=timestep,
+            encoder_hidden_states=text,
+            encoder_hidden_states_image=self.job_inputs["image"],
+            return_dict=False,
+        )[0]
 
     def end_segment(self) -> None:
-        self._segment = {}
+        self.segment_inputs = {}
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return decode_latents(self.pipe.vae, latents)

@@ -14,8 +14,6 @@ validated (frame-0 masks against the reference's skeletons) before it is publish
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +27,8 @@ from wanimate.materials.characters import CharacterMaterials, load_character_mat
 from wanimate.materials.characters_writer import CharacterFrame, write_character_folder
 from wanimate.materials.folder import AudioSource
 from wanimate.preprocess.dwpose_skeleton import draw_people
-from wanimate.preprocess.pipeline import claim_output, publish_folder
 from wanimate.preprocess.sizing import Fit, size_for_area, stretch
+from wanimate.preprocess.staging import staged_folder
 
 DEFAULT_AREA = (832, 480)
 
@@ -99,10 +97,7 @@ def write_multianimate_materials(
     frame_h, frame_w = people.frame_size
     width, height = size_for_area(frame_w, frame_h, area)
     ref_fit = stretch(reference.shape[:2], (height, width))
-    claim_output(output, overwrite)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
-    try:
+    with staged_folder(output, overwrite, {}) as staging:
         fit = stretch((frame_h, frame_w), (height, width))
         write_character_folder(
             staging,
@@ -115,8 +110,4 @@ def write_multianimate_materials(
             provenance={"tool": "wanimate preprocess --model multianimate", **(provenance or {})},
         )
         load_character_materials(staging)
-        publish_folder(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return load_character_materials(output)

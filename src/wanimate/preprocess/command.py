@@ -6,15 +6,15 @@ stays instant.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from wanimate.errors import WanimateError
+
+if TYPE_CHECKING:
+    from wanimate.cast.run import CastOptions
 
 
 def parse_fps(text: str) -> float | None:
@@ -33,42 +33,24 @@ def parse_person(text: str) -> str | int:
     if text.strip().lower() == "auto":
         return "auto"
     if not text.strip().isdigit():
-        raise WanimateError(f"--person must be 'auto' or a number (0 = leftmost), not {text!r}")
+        raise WanimateError(
+            f"--person must be 'auto' or a person id (0 = leftmost; see `wanimate people`), not {text!r}"
+        )
     return int(text)
 
 
-@contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Send C++ log chatter (MediaPipe/TFLite write dozens of lines to fd 2) to /dev/null.
-
-    Python's own stderr (progress, notices, warnings, errors) keeps the real terminal via a
-    duplicate of fd 2. Skipped under ``--debug`` and when stderr is not a real file
-    descriptor (e.g. captured by a test), where there is nothing to untangle.
-    """
+def parse_point(text: str | None) -> tuple[float, float] | None:
+    """``"320,180"`` -> (320.0, 180.0): a pixel of the driving video."""
+    if text is None:
+        return None
+    parts = text.replace(" ", "").split(",")
     try:
-        real_fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        real_fd = -1
-    from wanimate.cli import debug_enabled
-
-    if real_fd != 2 or debug_enabled():
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    python_stderr = sys.stderr
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        sys.stderr = python_stderr
-        os.dup2(saved, 2)
-        os.close(saved)
+        x, y = (float(v) for v in parts)
+    except ValueError:
+        raise WanimateError(f"--person-at must be X,Y in video pixels (e.g. 320,180), not {text!r}") from None
+    if x < 0 or y < 0:
+        raise WanimateError(f"--person-at must be X,Y in video pixels (0 or more), not {text!r}")
+    return x, y
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -102,13 +84,25 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         ),
         fps: str = typer.Option("source", "--fps", help="Output frame rate, or 'source' to keep the video's."),
         area: str = typer.Option(
-            "1280x720", "--area", help="Target pixel area WxH; aspect kept, sides multiples of 16."
+            "1280x720", "--area", help="Target pixel area WxH (or 480p, 720p); aspect kept, sides multiples of 16."
         ),
         backend: str = typer.Option("mediapipe", "--backend", help="Pose backend: mediapipe (bundled) or vitpose."),
         models_dir: Path | None = typer.Option(
             None, "--models-dir", help="Official process_checkpoint folder (vitpose backend)."
         ),
-        person: str = typer.Option("auto", "--person", help="auto (main performer) or N (0 = leftmost)."),
+        person: str = typer.Option(
+            "auto", "--person", help="People: auto (main performer) or an id from `wanimate people` (0 = leftmost)."
+        ),
+        person_at: str | None = typer.Option(
+            None, "--person-at", help="People: the performer is the person at X,Y (video pixels) in their first frame."
+        ),
+        max_people: int = typer.Option(8, "--max-people", help="People: at most this many followed at once."),
+        finder: str = typer.Option(
+            "tiles", "--finder", help="People: tiles (every size) or single (faster, large people only)."
+        ),
+        people_media: bool = typer.Option(
+            False, "--people-media", help="People: also write every person's masks (people_masks.mp4) and face crops."
+        ),
         smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Temporal smoothing of keypoints."),
         preview: bool = typer.Option(False, "--preview", help="Also write preview.mp4 (all materials side by side)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing materials folder."),
@@ -126,24 +120,21 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
-        images = [resolve_input(i) for i in image or []]
+        images = image or []
         if cast or len(images) > 1 or model == "multianimate":
-            _preprocess_cast(
-                cast,
-                images,
-                video,
-                output,
-                mode,
-                model,
-                background,
-                cast_order,
-                retarget,
-                fps,
-                area,
-                backend,
-                overwrite,
-                quiet,
+            from wanimate.cast.run import CastOptions
+
+            cast_options = CastOptions(
+                background=background,
+                order=cast_order,
+                retarget=retarget,
+                fps=parse_fps(fps),
+                area=parse_area(area),
+                pose_backend=backend,
+                max_people=max_people,
+                finder=finder,
             )
+            _preprocess_cast(cast, images, video, output, mode, model, cast_options, overwrite, quiet)
             return
         if model not in ("auto", "animate"):
             raise WanimateError(f"--model must be auto, animate or multianimate, not {model!r}")
@@ -157,6 +148,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "backend": backend,
             "models_dir": models_dir,
             "person": parse_person(person),
+            "person_at": parse_point(person_at),
+            "max_people": max_people,
+            "finder": finder,
+            "people_media": people_media,
             "smooth": smooth,
             "preview": preview,
             "mask_iterations": mask_iterations,
@@ -167,8 +162,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "overwrite": overwrite,
             "progress": not quiet,
         }
-        with native_stderr_silenced():
-            materials = preprocess(images[0], resolve_input(video), output, **options)
+        materials = preprocess(resolve_input(images[0]), resolve_input(video), output, **options)
         meta = materials.meta
         typer.echo(
             f"wrote {materials.root} ({meta.mode}, {meta.width}x{meta.height}, {meta.num_frames} frames "
@@ -177,61 +171,76 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     def _preprocess_cast(
         cast: list[str] | None,
-        images: list[Path],
+        images: list[str],
         video: str,
         output: Path,
         mode: str,
         model: str,
-        background: str,
-        cast_order: str,
-        retarget: bool,
-        fps: str,
-        area: str,
-        backend: str,
+        options: CastOptions,
         overwrite: bool,
         quiet: bool,
     ) -> None:
-        from wanimate.cast.run import CastOptions, preprocess_cast
-        from wanimate.preprocess.sizing import parse_area
+        from wanimate.cast.run import preprocess_cast
 
         if cast and images:
             raise WanimateError("give the characters either as --cast ID=IMAGE or as repeated --image, not both")
         if not cast and not images:
             raise WanimateError("--model multianimate needs its characters: --cast ID=IMAGE (repeat it)")
-        options = CastOptions(
-            background=background,
-            order=cast_order,
-            retarget=retarget,
-            fps=parse_fps(fps),
-            area=parse_area(area),
-            pose_backend=backend,
+        folder = preprocess_cast(
+            cast or images,
+            video,
+            output,
+            mode=mode,
+            model=model,
+            options=options,
+            overwrite=overwrite,
+            progress=not quiet,
         )
-        with native_stderr_silenced():
-            folder = preprocess_cast(
-                cast or images,
-                video,
-                output,
-                mode=mode,
-                model=model,
-                options=options,
-                overwrite=overwrite,
-                progress=not quiet,
-            )
         ids = ", ".join(f"{i + 1}={m.person}" for i, m in enumerate(folder.members))
         typer.echo(
             f"wrote {folder.root} (a {mode}-mode cast for {folder.model}: characters {ids}; {folder.width}x"
             f"{folder.height}, {folder.num_frames} frames at {folder.fps:g} fps)"
         )
 
+    @app.command("people")
+    def people_command(
+        video: str = typer.Argument(..., help="Driving video, or example:crowd."),
+        sheet: Path | None = typer.Option(
+            None, "-o", "--sheet", help="Contact sheet PNG to write (default: VIDEO's name + .people.png here)."
+        ),
+        fps: str = typer.Option("source", "--fps", help="Frame rate to sample at, as preprocess --fps."),
+        max_people: int = typer.Option(8, "--max-people", help="At most this many followed at once."),
+        finder: str = typer.Option("tiles", "--finder", help="tiles (every size) or single (large people only)."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """List the people in a video (id, frames, size) and draw a contact sheet to choose --person from."""
+        from wanimate.examples import resolve_input
+        from wanimate.native_logs import quiet_native_logs
+        from wanimate.preprocess.people_sheet import write_people_sheet
+
+        path = resolve_input(video)
+        target = sheet if sheet is not None else Path(f"{path.stem}.people.png")
+        with quiet_native_logs():
+            lines = write_people_sheet(
+                path, target, fps=parse_fps(fps), max_people=max_people, finder=finder, progress=not quiet
+            )
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"wrote {target}")
+
     @bench_app.command("preprocess")
     def bench_preprocess(
         seconds: float = typer.Option(10.0, "--seconds", help="Length of the 720p test clip."),
         mode: str = typer.Option("animate", "--mode", help="animate or replace."),
         memory: bool = typer.Option(True, "--memory/--no-memory", help="Also compare peak RSS of 60 s vs 10 s."),
+        compare: bool = typer.Option(
+            True, "--compare/--no-compare", help="Also run the earlier single-person finder on the same clip."
+        ),
+        clip: str = typer.Option("carphone", "--clip", help="carphone (one performer) or crowd (four people)."),
     ) -> None:
         """Per-stage and end-to-end frames/s plus peak RSS on a 720p clip made from package media."""
         from wanimate.bench.preprocess import format_report, run_benchmark
 
         if mode not in ("animate", "replace"):
             raise WanimateError(f"--mode must be 'animate' or 'replace', not {mode!r}")
-        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory)))
+        typer.echo(format_report(run_benchmark(seconds=seconds, mode=mode, memory=memory, compare=compare, clip=clip)))

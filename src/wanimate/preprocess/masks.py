@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import re
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from wanimate.errors import WanimateError
+from wanimate.native_logs import quiet_native_logs
 
 SEED_POINTS = slice(0, 23)  # COCO body and feet: hands and face add no new regions
 MIN_SEED_SHARE = 0.15  # a region needs this share of the seeds that hit the mask
@@ -56,11 +58,14 @@ class PersonSegmenter:
         self.threshold = threshold
         self.keypoint_threshold = keypoint_threshold
         self._model: Any
+        self._quiet = ExitStack()
         if backend == "sam2":
             self._model = _Sam2(checkpoint, has_sam2)
         else:
             from mediapipe.python.solutions.selfie_segmentation import SelfieSegmentation
 
+            self._quiet = ExitStack()  # MediaPipe's native logs stay off the terminal while it is open
+            self._quiet.enter_context(quiet_native_logs())
             self._model = SelfieSegmentation(model_selection=model_selection)
 
     def segment(self, frame: np.ndarray, keypoints: np.ndarray | None, box: np.ndarray | None) -> np.ndarray:
@@ -83,6 +88,7 @@ class PersonSegmenter:
         if self._model is not None:
             self._model.close()
             self._model = None
+            self._quiet.close()
 
     def __enter__(self) -> Self:
         return self

@@ -8,26 +8,30 @@ encoder threads. No pass ever holds more than a handful of frames.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.materials import MATERIAL_FILES
 from wanimate.materials.folder import FACE_SIZE
+from wanimate.materials.people import PEOPLE_FACES, PEOPLE_MASKS, PEOPLE_SHEET
 from wanimate.preprocess.face_crop import crop_face
+from wanimate.preprocess.instances import label_people, overlapping, present_at
 from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask
+from wanimate.preprocess.people_sheet import draw_sheet, sheet_frames
 from wanimate.preprocess.pose import make_backend
 from wanimate.preprocess.pose_pool import detect_all
 from wanimate.preprocess.preview_video import PREVIEW_NAME, compose_preview
+from wanimate.preprocess.selection import follow_person
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
 from wanimate.preprocess.skeleton import draw_skeleton
 from wanimate.preprocess.smoothing import smooth_keypoints
-from wanimate.preprocess.tracking import follow_person
+from wanimate.preprocess.tracking import PersonTrack
 from wanimate.preprocess.writers import Prefetch, ThreadedWriter
 from wanimate.video import VideoInfo, iter_frames, probe_video
 
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 # and on 512x512 faces) for files of about the same size, and encoding is the largest
 # cost of pass 2.
 PRESET = "veryfast"
+_BLACK_FACE = np.zeros((FACE_SIZE, FACE_SIZE, 3), np.uint8)
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Motion:
     boxes: np.ndarray  # (T, 4) the performer's box per frame
     frame_size: tuple[int, int]  # (H, W) of the decoded frames
     summary: dict[str, Any]
+    people: list[PersonTrack]  # everyone tracked, by id, keypoints smoothed
+    chosen: int  # the performer's id
 
 
 def source_info(video: Path) -> VideoInfo:
@@ -74,15 +81,15 @@ def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
 
 
 def pose_workers(settings: Settings) -> int:
-    """How many pose backends run side by side: ``settings.pose_workers``, or automatic.
+    """How many pose backends run side by side: ``settings.pose_workers``, or automatic (one).
 
-    Automatic is two MediaPipe graphs when there are at least two cores (one graph leaves
-    a core mostly idle) and one ViTPose session (onnxruntime already uses every core, and
-    a second ViTPose-H would double a multi-GB model in memory).
+    The mediapipe backend follows each person from one frame to the next and runs its detector
+    and landmark graphs at the same time, which already keeps two cores busy; backends working
+    on alternate blocks would each jump over the other's frames and lose people at every block
+    (measured: slower, docs/benchmarks.md). ViTPose's onnxruntime session already uses every
+    core, and a second ViTPose-H would double a multi-GB model in memory.
     """
-    if settings.pose_workers:
-        return settings.pose_workers
-    return 2 if settings.backend == "mediapipe" and (os.cpu_count() or 1) >= 2 else 1
+    return settings.pose_workers or 1
 
 
 def first_pass(
@@ -95,7 +102,16 @@ def first_pass(
     frames = _frames(video, settings.fps, timer)
     try:
         for _ in range(workers):
-            backends.append(make_backend(settings.backend, models_dir=models_dir, device="cpu", video=True))
+            backends.append(
+                make_backend(
+                    settings.backend,
+                    models_dir=models_dir,
+                    device="cpu",
+                    video=True,
+                    max_people=settings.max_people,
+                    finder=settings.finder,
+                )
+            )
         with timer.stage("pose"):
             detections, frame_size = detect_all(frames, backends, on_done=bar.advance)
     finally:
@@ -112,9 +128,11 @@ def first_pass(
             "use a video where the performer's body is visible"
         )
     with timer.stage("tracking"):
-        track = follow_person(detections, frame_size, person=settings.person)
+        track = follow_person(detections, frame_size, person=settings.person, person_at=settings.person_at)
         del detections
-        keypoints = smooth_keypoints(np.asarray(track.keypoints, np.float32), out_fps, enabled=settings.smooth)
+        for person in track.people:
+            person.keypoints = smooth_keypoints(person.keypoints, out_fps, enabled=settings.smooth)
+        keypoints = next(p.keypoints for p in track.people if p.id == track.chosen)
     detected = np.asarray(track.detected, bool)
     missing = np.asarray(track.missing, bool)
     summary = {
@@ -126,12 +144,20 @@ def first_pass(
         "frames_missing": int(missing.sum()),
         "smoothed": settings.smooth,
         "pose_workers": workers,
+        "people": [
+            {
+                "id": p.id,
+                "frames_detected": int(p.detected.sum()),
+                "frames_interpolated": int(p.interpolated.sum()),
+                "frames_missing": int(p.missing.sum()),
+            }
+            for p in track.people
+        ],
     }
     if missing.any():
         reporter.warning(
-            f"the performer was lost in {int(missing.sum())} of {len(missing)} frames "
-            f"(first at frame {int(np.argmax(missing))}); those frames have an empty skeleton "
-            "(see tracking in meta.json)"
+            f"the performer (person {track.chosen}) was lost in {int(missing.sum())} of {len(missing)} frames "
+            f"({frame_ranges(missing)}); those frames have an empty skeleton (see tracking in meta.json)"
         )
     return Motion(
         keypoints=np.asarray(keypoints, np.float32),
@@ -139,7 +165,19 @@ def first_pass(
         boxes=np.asarray(track.boxes, np.float32),
         frame_size=frame_size,
         summary=summary,
+        people=track.people,
+        chosen=track.chosen,
     )
+
+
+def frame_ranges(flags: np.ndarray, limit: int = 6) -> str:
+    """``"frames 3-9, 40, 52-60"`` for the True runs of ``flags`` (the first ``limit`` runs)."""
+    runs: list[str] = []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        runs.append(str(start) if stop - start == 1 else f"{start}-{stop - 1}")
+    more = f", ... ({len(runs) - limit} more)" if len(runs) > limit else ""
+    return "frames " + ", ".join(runs[:limit]) + more
 
 
 def second_pass(
@@ -150,13 +188,19 @@ def second_pass(
     *,
     driving: np.ndarray,
     face_boxes: np.ndarray,
-    track_boxes: np.ndarray,
+    motion: Motion,
+    people_faces: dict[int, np.ndarray],
     frame_fit: Fit,
     out_size: tuple[int, int],
     timer: StageTimer,
     reporter: Reporter,
 ) -> None:
-    """Write src_pose/src_face (and src_bg/src_mask, preview.mp4) frame by frame."""
+    """Write src_pose/src_face (and src_bg/src_mask, preview.mp4, the people media) frame by frame,
+    and the contact sheet of everyone tracked (people.png) from the frames it shows.
+
+    ``people_faces`` maps the id of every person who gets their own face video to their face
+    boxes; with ``settings.people_media`` everyone's instance masks go to people_masks.mp4.
+    """
     height, width = out_size
     total = len(driving)
     writers = {
@@ -169,14 +213,27 @@ def second_pass(
         if settings.mode == "replace":
             writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps, preset=PRESET)
             writers["mask"] = ThreadedWriter(staging / MATERIAL_FILES["mask"], out_fps, lossless=True)
+        if settings.mode == "replace" or settings.people_media:
             segmenter = PersonSegmenter(backend="auto")
+        if settings.people_media:
+            writers["people_masks"] = ThreadedWriter(staging / PEOPLE_MASKS, out_fps, lossless=True)
+            (staging / PEOPLE_FACES).mkdir()
+        for person_id in people_faces:
+            writers[f"face_{person_id}"] = ThreadedWriter(
+                staging / PEOPLE_FACES / f"face_{person_id}.mp4", out_fps, preset=PRESET
+            )
         if settings.preview:
             writers["preview"] = ThreadedWriter(staging / PREVIEW_NAME, out_fps, preset=PRESET)
+        by_id = {person.id: person for person in motion.people}
+        for_sheet = sheet_frames(motion.people)
+        sheet_source: dict[int, np.ndarray] = {}
         bar = reporter.task("pass 2/2: materials", total)
         index = -1
         for index, frame in enumerate(frames):
             if index >= total:
                 raise WanimateError(f"driving video {video} gave more frames on the second read; is it being written?")
+            if index in for_sheet:
+                sheet_source[index] = frame.copy()
             with timer.stage("skeleton"):
                 pose = draw_skeleton(driving[index], height, width)
             writers["pose"].write(pose)
@@ -184,12 +241,24 @@ def second_pass(
                 face = crop_face(frame, face_boxes[index], size=FACE_SIZE)
             writers["face"].write(face)
             tiles = [("driving", frame), ("skeleton", pose), ("face", face)]
+            for person_id, boxes in people_faces.items():
+                with timer.stage("face"):
+                    someone = by_id[person_id]
+                    present = bool(someone.detected[index] or someone.interpolated[index])
+                    crop = crop_face(frame, boxes[index], size=FACE_SIZE) if present else _BLACK_FACE
+                writers[f"face_{person_id}"].write(crop)
             if segmenter is not None:
                 with timer.stage("masks"):
-                    bg, mask_rgb = _cut_out(segmenter, frame_fit, frame, driving[index], track_boxes[index], settings)
-                writers["bg"].write(bg)
-                writers["mask"].write(mask_rgb)
-                tiles.append(("mask", mask_rgb))
+                    among = None if settings.people_media else overlapping(motion.people, motion.chosen, index)
+                    labels = label_people(segmenter, frame, present_at(motion.people, index, among))
+                if settings.people_media:
+                    writers["people_masks"].write(cv2.cvtColor(labels, cv2.COLOR_GRAY2RGB))
+                if settings.mode == "replace":
+                    with timer.stage("masks"):
+                        bg, mask_rgb = _cut_out(frame_fit, frame, labels == motion.chosen + 1, settings)
+                    writers["bg"].write(bg)
+                    writers["mask"].write(mask_rgb)
+                    tiles.append(("mask", mask_rgb))
             if settings.preview:
                 with timer.stage("preview"):
                     strip = compose_preview(tiles)
@@ -201,6 +270,8 @@ def second_pass(
             )
         for writer in writers.values():
             writer.close()
+        with timer.stage("sheet"):
+            Image.fromarray(draw_sheet(sheet_source, motion.people)).save(staging / PEOPLE_SHEET)
     except BaseException:
         for writer in writers.values():
             writer.abort()
@@ -212,21 +283,15 @@ def second_pass(
         timer.add("writing", sum(writer.busy_s for writer in writers.values()))
 
 
-def _cut_out(
-    segmenter: PersonSegmenter,
-    fit: Fit,
-    frame: np.ndarray,
-    keypoints: np.ndarray,
-    box: np.ndarray,
-    settings: Settings,
-) -> tuple[np.ndarray, np.ndarray]:
+def _cut_out(fit: Fit, frame: np.ndarray, person: np.ndarray, settings: Settings) -> tuple[np.ndarray, np.ndarray]:
     """Background and 0/255 RGB mask of the followed person at the output size (replace mode).
 
-    Segmentation runs on the resized frame, so the official dilation options mean the same
-    number of output pixels whatever the source resolution.
+    The person's own pixels (``person``, source size) are resized to the output first, so the
+    official dilation options mean the same number of output pixels whatever the source
+    resolution.
     """
     resized = fit.apply_image(frame)
-    mask = segmenter.segment(resized, keypoints, fit.apply_boxes(box)) > 0
+    mask = fit.apply_image(person.astype(np.uint8) * 255) > 127
     refined = refine_mask(
         mask,
         iterations=settings.mask_iterations,
@@ -234,6 +299,6 @@ def _cut_out(
         w_len=settings.mask_w_len,
         h_len=settings.mask_h_len,
     )
-    person = np.asarray(refined) > 0
-    mask_rgb = cv2.cvtColor(person.astype(np.uint8) * 255, cv2.COLOR_GRAY2RGB)
-    return background(resized, person), mask_rgb
+    kept = np.asarray(refined) > 0
+    mask_rgb = cv2.cvtColor(kept.astype(np.uint8) * 255, cv2.COLOR_GRAY2RGB)
+    return background(resized, kept), mask_rgb

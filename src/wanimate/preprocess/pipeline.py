@@ -9,9 +9,6 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from PIL import Image
 
 import wanimate
 from wanimate.errors import WanimateError
+from wanimate.examples import resolve_input
 from wanimate.hashing import file_sha256
 from wanimate.materials import (
     MATERIAL_FILES,
@@ -30,7 +28,10 @@ from wanimate.materials import (
     load_materials,
     write_meta,
 )
-from wanimate.materials.folder import FACE_SIZE, META_NAME, Mode
+from wanimate.materials.folder import FACE_SIZE, Mode
+from wanimate.materials.people import PEOPLE_FACES, write_people
+from wanimate.native_logs import quiet_native_logs
+from wanimate.paths import input_file
 from wanimate.preprocess.face_crop import face_boxes
 from wanimate.preprocess.keypoints import empty_pose
 from wanimate.preprocess.passes import first_pass, second_pass, source_info
@@ -39,41 +40,11 @@ from wanimate.preprocess.progress import Reporter
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.retarget import retarget as retarget_poses
 from wanimate.preprocess.settings import Settings, StageTimer
-from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, size_for_area, stretch
+from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, Fit, letterbox, output_size, parse_area, stretch
+from wanimate.preprocess.staging import staged_folder
 
 KEYPOINTS_NAME = "keypoints.npz"
-
-
-def claim_output(output: Path, overwrite: bool) -> None:
-    """Refuse to clobber anything unless asked, and even then only a materials folder."""
-    if not output.exists() and not output.is_symlink():
-        return
-    if not output.is_dir():
-        raise WanimateError(f"{output} exists and is not a folder; choose another -o path")
-    if not overwrite:
-        raise WanimateError(f"{output} already exists; pass --overwrite to replace it or choose another -o path")
-    entries = {p.name for p in output.iterdir()}
-    if entries and not entries & {META_NAME, MATERIAL_FILES["pose"]}:
-        raise WanimateError(
-            f"{output} is not empty and not a materials folder; refusing to overwrite it (choose another -o)"
-        )
-
-
-def publish_folder(staging: Path, output: Path) -> None:
-    """Swap the finished folder into place; an old folder is removed only after the swap."""
-    old: Path | None = None
-    if output.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-        os.replace(output, old / output.name)
-    try:
-        os.replace(staging, output)
-    except BaseException:
-        if old is not None:
-            os.replace(old / output.name, output)
-            old.rmdir()
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+_PORTRAIT_FACE = 24.0  # smallest face looked for in the character image (px): it shows one main person
 
 
 def _pick_main(people: list[Any]) -> Any | None:
@@ -94,10 +65,14 @@ def preprocess(
     mode: Mode = "animate",
     retarget: bool = True,
     fps: float | None = None,
-    area: tuple[int, int] = (1280, 720),
+    area: tuple[int, int] | str = (1280, 720),
     backend: str = "mediapipe",
     models_dir: str | Path | None = None,
     person: str | int = "auto",
+    person_at: tuple[float, float] | None = None,
+    max_people: int = 8,
+    finder: str = "tiles",
+    people_media: bool = False,
     smooth: bool = True,
     preview: bool = False,
     mask_iterations: int = 3,
@@ -114,6 +89,10 @@ def preprocess(
     size (the aspect comes from the character image in animate mode and from the video
     in replace mode). Retargeting applies to animate mode only, as in the official code.
     ``pose_workers`` pose backends run side by side in pass 1 (0 = automatic).
+    Everyone in the video is tracked (up to ``max_people`` at once) and written to the
+    ``people`` record; ``person`` (an id or "auto") or ``person_at`` (a source pixel on them in
+    their first frame) chooses the performer; ``people_media`` also writes every person's
+    instance masks and face crops (see docs/materials.md).
     Raises :class:`WanimateError` for anything the user can fix; nothing is left at
     ``output`` unless the whole folder was written.
     """
@@ -121,10 +100,14 @@ def preprocess(
         mode=mode,
         retarget=retarget and mode == "animate",
         fps=float(fps) if fps is not None else None,
-        area=(int(area[0]), int(area[1])),
+        area=parse_area(area) if isinstance(area, str) else (int(area[0]), int(area[1])),
         backend=backend,
         models_dir=str(models_dir) if models_dir is not None else None,
         person=person,
+        person_at=(float(person_at[0]), float(person_at[1])) if person_at is not None else None,
+        max_people=max_people,
+        finder=finder,
+        people_media=people_media,
         smooth=smooth,
         preview=preview,
         mask_iterations=mask_iterations,
@@ -134,17 +117,14 @@ def preprocess(
         pose_workers=pose_workers,
     )
     settings.validate()
-    image, video, output = Path(image).resolve(), Path(video).resolve(), Path(output).absolute()
-    claim_output(output, overwrite)
+    image = input_file(resolve_input(image), "character image").resolve()
+    video = input_file(resolve_input(video), "driving video").resolve()
+    output = Path(output).absolute()
+    inputs = {"character image": image, "driving video": video, "--models-dir": models_dir}
     reporter = Reporter(enabled=progress)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
     try:
-        _build(staging, image, video, settings, reporter)
-        publish_folder(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        with quiet_native_logs(), staged_folder(output, overwrite, inputs) as staging:
+            _build(staging, image, video, settings, reporter)
     finally:
         reporter.close()
     return load_materials(output)
@@ -171,10 +151,7 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
     with timer.stage("pass1"):
         motion = first_pass(video, settings, out_fps, info, timer, reporter)
     frame_h, frame_w = motion.frame_size
-    if settings.mode == "animate":
-        width, height = size_for_area(character.pixels.shape[1], character.pixels.shape[0], settings.area)
-    else:
-        width, height = size_for_area(frame_w, frame_h, settings.area)
+    width, height = output_size(settings.mode, character.original_size, (info.width, info.height), settings.area)
     ref_fit = letterbox(character.pixels.shape[:2], (height, width))
     reference = ref_fit.apply_keypoints(reference_src)
     Image.fromarray(ref_fit.apply_image(character.pixels)).save(staging / MATERIAL_FILES["ref"])
@@ -184,6 +161,8 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
             motion.keypoints, reference, settings, (frame_h, frame_w), (height, width)
         )
         boxes = face_boxes(motion.keypoints, (frame_h, frame_w))
+        everyone_faces = {p.id: _face_boxes_or_zeros(p.keypoints, (frame_h, frame_w)) for p in motion.people}
+        everyone_faces[motion.chosen] = np.asarray(boxes, np.float32)
     np.savez(
         staging / KEYPOINTS_NAME,
         driving=driving.astype(np.float32),
@@ -201,13 +180,29 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
             out_fps,
             driving=driving,
             face_boxes=np.asarray(boxes, np.float32),
-            track_boxes=motion.boxes,
+            motion=motion,
+            people_faces={i: b for i, b in everyone_faces.items() if i != motion.chosen}
+            if settings.people_media
+            else {},
             frame_fit=frame_fit,
             out_size=(height, width),
             timer=timer,
             reporter=reporter,
         )
     num_frames = len(driving)
+    face_files = {motion.chosen: MATERIAL_FILES["face"]}
+    if settings.people_media:
+        face_files.update({p.id: f"{PEOPLE_FACES}/face_{p.id}.mp4" for p in motion.people if p.id != motion.chosen})
+    write_people(
+        staging,
+        fps=float(out_fps),
+        source_size=(frame_w, frame_h),
+        chosen=motion.chosen,
+        tracks=motion.people,
+        face_boxes=[everyone_faces[p.id] for p in motion.people],
+        face_files=face_files,
+        masks=settings.people_media,
+    )
     timer.add("total", time.perf_counter() - started)
     provenance = {
         "tool": "wanimate preprocess",
@@ -222,7 +217,11 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
                 "codec": info.codec,
             },
         },
-        "settings": {**settings.__dict__, "area": list(settings.area)},
+        "settings": {
+            **settings.__dict__,
+            "area": list(settings.area),
+            "person_at": list(settings.person_at) if settings.person_at else None,
+        },
         "backend": settings.backend,
         "tracking": motion.summary,
         "keypoints": KEYPOINTS_NAME,
@@ -244,10 +243,25 @@ def _build(staging: Path, image: Path, video: Path, settings: Settings, reporter
     write_meta(staging, meta)
 
 
+def _face_boxes_or_zeros(keypoints: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """A bystander's face boxes; zeros when their face is never seen (only the performer's must be)."""
+    try:
+        return np.asarray(face_boxes(keypoints, frame_size), np.float32)
+    except WanimateError:
+        return np.zeros((len(keypoints), 4), np.float32)
+
+
 def _reference_pose(pixels: np.ndarray, settings: Settings, image: Path) -> np.ndarray:
     """The character's keypoints in its own pixels; zeros when not needed and not found."""
     models_dir = Path(settings.models_dir) if settings.models_dir else None
-    detector = make_backend(settings.backend, models_dir=models_dir, device="cpu", video=False)
+    detector = make_backend(
+        settings.backend,
+        models_dir=models_dir,
+        device="cpu",
+        video=False,
+        finder=settings.finder,
+        min_face=_PORTRAIT_FACE,
+    )
     try:
         main = _pick_main(detector.detect(pixels))
     finally:

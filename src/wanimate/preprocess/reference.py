@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from wanimate.errors import WanimateError
+from wanimate.image import open_image, to_rgb
 from wanimate.preprocess.sizing import MAX_SIDE, MIN_SIDE, downscale_size
 
 
@@ -28,24 +29,13 @@ def load_character(path: str | Path, *, background: tuple[int, int, int] = (0, 0
     """Read, orient, composite and size-check the character image.
 
     Transparent pixels are composited on black, the colour of the official letterbox,
-    so a cut-out character sits on the same background as its padding. Images under
+    so a cut-out character sits on the same background as its padding; every image mode
+    (16-bit, palette, CMYK...) is converted by :func:`wanimate.image.to_rgb`. Images under
     64 px are refused (no pose model finds a person there); images over 4K are
     shrunk with a notice, since the output is at most a few megapixels anyway.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WanimateError(f"character image not found: {path}")
-    try:
-        with Image.open(path) as raw:
-            image = ImageOps.exif_transpose(raw)
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise WanimateError(f"cannot read character image {path}: {exc}") from exc
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        base = Image.new("RGBA", rgba.size, (*background, 255))
-        image = Image.alpha_composite(base, rgba)
-    image = image.convert("RGB")
+    image = Image.fromarray(to_rgb(open_image(path, "character image"), background))
     width, height = image.size
     if min(width, height) < MIN_SIDE:
         raise WanimateError(f"character image {path} is {width}x{height}; each side must be at least {MIN_SIDE} px")

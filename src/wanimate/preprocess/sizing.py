@@ -20,17 +20,28 @@ from wanimate.errors import WanimateError
 DIVISOR = 16
 MIN_SIDE = 64
 MAX_SIDE = 3840  # 4K UHD: anything larger is downscaled before processing
+NAMED_AREAS = {"480p": (832, 480), "720p": (1280, 720)}  # Wan's two trained sizes
 
 
 def parse_area(text: str) -> tuple[int, int]:
-    """``"1280x720"`` -> ``(1280, 720)``; only the product matters, but users think in sides."""
+    """``"1280x720"`` or ``"720p"`` -> ``(1280, 720)``; only the product matters, but users think in sides."""
+    if text.strip().lower() in NAMED_AREAS:
+        return NAMED_AREAS[text.strip().lower()]
     match = re.fullmatch(r"\s*(\d+)\s*[x*×]\s*(\d+)\s*", text)
     if not match:
-        raise WanimateError(f"--area must look like 1280x720, not {text!r}")
+        raise WanimateError(f"--area must look like 1280x720 or be one of {', '.join(NAMED_AREAS)}, not {text!r}")
     width, height = int(match.group(1)), int(match.group(2))
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise WanimateError(f"--area {text} is too small; each side must be at least {MIN_SIDE}")
+    check_area((width, height))
     return width, height
+
+
+def check_area(area: tuple[int, int]) -> None:
+    """Each side of a target area between 64 px and 4K: beyond that no frame fits in memory for long."""
+    width, height = area
+    if min(width, height) < MIN_SIDE:
+        raise WanimateError(f"--area {width}x{height} is too small; each side must be at least {MIN_SIDE}")
+    if max(width, height) > MAX_SIDE:
+        raise WanimateError(f"--area {width}x{height} is too large; each side must be at most {MAX_SIDE}")
 
 
 def size_for_area(width: int, height: int, area: tuple[int, int], divisor: int = DIVISOR) -> tuple[int, int]:
@@ -109,6 +120,17 @@ def letterbox(src_size: tuple[int, int], dst_size: tuple[int, int]) -> Fit:
 def stretch(src_size: tuple[int, int], dst_size: tuple[int, int]) -> Fit:
     """Resize ``src`` to exactly ``dst`` (replace mode: the frames themselves become the output)."""
     return Fit(src_size=tuple(src_size), dst_size=tuple(dst_size), scaled_size=tuple(dst_size), offset=(0, 0))
+
+
+def output_size(
+    mode: str, image_size: tuple[int, int], video_size: tuple[int, int], area: tuple[int, int]
+) -> tuple[int, int]:
+    """(W, H) of the materials: the character's aspect in animate mode, the video's in replace mode.
+
+    Sizes are (W, H) as stored (upright); inputs over 4K count as downscaled, as they are processed.
+    """
+    width, height = downscale_size(*(image_size if mode == "animate" else video_size))
+    return size_for_area(width, height, area)
 
 
 def downscale_size(width: int, height: int, max_side: int = MAX_SIDE) -> tuple[int, int]:

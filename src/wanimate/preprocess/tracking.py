@@ -1,20 +1,25 @@
-"""Choose the performer and follow them through the clip.
+"""Follow everyone through the clip and give each person one id.
 
-Backends report everyone in every frame. Following one person happens offline, over the whole
-clip, in three steps:
+Backends report everyone in every frame. Identities are built offline, over the whole clip,
+in two steps:
 
-1. **tracklets**: detections are linked frame to frame by a cost mixing box overlap with a
-   motion-predicted box, keypoint distance and size change (greedy, cheapest pair first). The
-   prediction carries each person's velocity through crossings and short occlusions.
-2. **choice**: ``person=N`` takes the N-th person from the left in the first frame that has
-   people; ``"auto"`` takes the tracklet with the highest main-performer score
-   ``sum over its frames of sqrt(box area / frame area) * (1 - 0.5 * |box centre x - frame
-   centre x| / (frame width / 2))``: big, central and present for long all raise it.
-3. **chaining**: someone who leaves and comes back starts a new tracklet; the chosen one is
-   extended by the tracklet that starts next after it ends (and, for ``"auto"``, the one that
-   ends last before it starts), never by someone visible at the same time.
+1. **tracklets**: detections are linked frame to frame: a backend's own follow number
+   (``PersonPose.track``) continues its tracklet outright; the rest are assigned (Hungarian)
+   by a cost mixing box overlap with a motion-predicted box, keypoint distance, size change
+   and (when the backend saw their silhouette) appearance. The prediction carries each
+   person's velocity through crossings and short occlusions, and appearance keeps two people
+   who meet from swapping.
+2. **identities**: someone who leaves and comes back, or is hidden longer than the tracklet
+   patience, starts a new tracklet. Tracklets are joined into one person, in order of their
+   start, when their appearance matches (colour histograms of the upper and lower body,
+   :mod:`wanimate.preprocess.appearance`) and they are never visible at the same time;
+   position only breaks ties. Tracklets under ``MIN_TRACKLET`` frames that join nobody are
+   dropped as false detections.
 
-Gaps of up to ``max_gap`` frames are filled by linear interpolation; longer ones are missing.
+Ids are numbered left to right among the people who appear first, then in order of
+appearance (frame, then left to right). Choosing the performer is
+:mod:`wanimate.preprocess.selection`'s job. Gaps of up to ``max_gap`` frames are filled by
+linear interpolation; longer ones are missing.
 """
 
 from __future__ import annotations
@@ -25,25 +30,11 @@ from itertools import pairwise
 
 import numpy as np
 
-from wanimate.errors import WanimateError
 from wanimate.preprocess.keypoints import NUM_KEYPOINTS
 from wanimate.preprocess.pose.base import PersonPose
 
 _BODY = slice(0, 23)  # body + feet: the points every backend reports reliably
 _MAX_COST = 0.8
-_MIN_CHAIN_LEN = 3  # shorter tracklets are likely false detections, not a returning person
-
-
-@dataclass
-class Track:
-    """The followed person, one row per frame."""
-
-    keypoints: np.ndarray  # (T, 133, 3); interpolated over short gaps; zeros where missing
-    detected: np.ndarray  # (T,) bool: really detected in this frame
-    interpolated: np.ndarray  # (T,) bool
-    missing: np.ndarray  # (T,) bool: long gaps, score 0
-    boxes: np.ndarray  # (T, 4) x0, y0, x1, y1; zeros where missing
-    summary: dict = field(default_factory=dict)  # JSON-able: who was chosen, how, and the counts
 
 
 @dataclass(eq=False)  # holds arrays: identity is the only meaningful equality
@@ -88,7 +79,8 @@ def match_cost(tracklet: _Tracklet, person: PersonPose, t: int) -> float | None:
     """Cost of ``person`` continuing ``tracklet`` at frame ``t``; None when it cannot be them.
 
     0.4 x (1 - IoU with the predicted box) + 0.4 x keypoint distance / box size (capped at 1)
-    + 0.2 x |log area ratio| (capped at 1). The distance gate widens a little per lost frame.
+    + 0.2 x |log area ratio| (capped at 1), plus 0.5 x appearance distance when both have one.
+    The distance gate widens a little per lost frame.
     """
     box, kp = tracklet.predict(t)
     scale = np.sqrt(_area(box))
@@ -102,148 +94,153 @@ def match_cost(tracklet: _Tracklet, person: PersonPose, t: int) -> float | None:
         return None
     size = abs(np.log(_area(person.bbox) / _area(box)))
     cost = 0.4 * (1 - box_iou(box, person.bbox)) + 0.4 * min(rel, 1.0) + 0.2 * min(size, 1.0)
+    last = tracklet.people[-1].appearance
+    if last is not None and person.appearance is not None:
+        cost += 0.5 * appearance_distance(last, person.appearance)
     return cost if cost < _MAX_COST else None
 
 
 def build_tracklets(detections: Sequence[list[PersonPose]], patience: int) -> list[_Tracklet]:
-    """Link detections over time; a tracklet unseen for more than ``patience`` frames ends."""
+    """Link detections over time; a tracklet unseen for more than ``patience`` frames ends.
+
+    A backend that follows people itself numbers them (``PersonPose.track``): the same number
+    in the next frame continues its tracklet outright. Everyone else is assigned by
+    :func:`match_cost` with the Hungarian method (``scipy.optimize.linear_sum_assignment``),
+    so one cheap pair cannot push two others into a worse swap.
+    """
+    from scipy.optimize import linear_sum_assignment
+
     finished: list[_Tracklet] = []
     active: list[_Tracklet] = []
     for t, people in enumerate(detections):
-        still = [tr for tr in active if t - tr.frames[-1] <= patience]
         finished += [tr for tr in active if t - tr.frames[-1] > patience]
-        active = still
-        pairs = []
+        active = [tr for tr in active if t - tr.frames[-1] <= patience]
+        free_people = set(range(len(people)))
+        free_tracklets = set(range(len(active)))
         for i, tracklet in enumerate(active):
-            for j, person in enumerate(people):
-                cost = match_cost(tracklet, person, t)
-                if cost is not None:
-                    pairs.append((cost, i, j))
-        used_tracklets: set[int] = set()
-        used_people: set[int] = set()
-        for _, i, j in sorted(pairs):
-            if i not in used_tracklets and j not in used_people:
-                active[i].add(t, people[j])
-                used_tracklets.add(i)
-                used_people.add(j)
-        for j, person in enumerate(people):
-            if j not in used_people:
-                fresh = _Tracklet()
-                fresh.add(t, person)
-                active.append(fresh)
+            number = tracklet.people[-1].track
+            if number is None or tracklet.frames[-1] != t - 1:
+                continue
+            same = [j for j in free_people if people[j].track == number]
+            if same:
+                tracklet.add(t, people[same[0]])
+                free_people.discard(same[0])
+                free_tracklets.discard(i)
+        rows, cols = sorted(free_tracklets), sorted(free_people)
+        if rows and cols:
+            costs = np.full((len(rows), len(cols)), _MAX_COST * 10)
+            for a, i in enumerate(rows):
+                for b, j in enumerate(cols):
+                    cost = match_cost(active[i], people[j], t)
+                    if cost is not None:
+                        costs[a, b] = cost
+            for a, b in zip(*linear_sum_assignment(costs), strict=True):
+                if costs[a, b] < _MAX_COST:
+                    active[rows[a]].add(t, people[cols[b]])
+                    free_people.discard(cols[b])
+        for j in sorted(free_people):
+            fresh = _Tracklet()
+            fresh.add(t, people[j])
+            active.append(fresh)
     return finished + active
 
 
-def performer_score(tracklet: _Tracklet, height: int, width: int) -> float:
-    """Big, central and long-present: see the module docstring for the formula."""
-    total = 0.0
-    for person in tracklet.people:
-        size = np.sqrt(_area(person.bbox) / (width * height))
-        off_center = min(1.0, abs(_center(person.bbox)[0] - width / 2) / (width / 2))
-        total += size * (1 - 0.5 * off_center)
-    return float(total)
+@dataclass
+class PersonTrack:
+    """One person over the whole clip, one row per frame (source-frame pixels)."""
+
+    id: int
+    keypoints: np.ndarray  # (T, 133, 3); interpolated over short gaps; zeros where missing
+    boxes: np.ndarray  # (T, 4) x0, y0, x1, y1; zeros where missing
+    detected: np.ndarray  # (T,) bool: really detected in this frame
+    interpolated: np.ndarray  # (T,) bool
+    appearance: np.ndarray | None = None  # mean appearance vector, when the backend gave one
+
+    @property
+    def missing(self) -> np.ndarray:
+        return ~(self.detected | self.interpolated)
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.detected | self.interpolated
+
+    @property
+    def first_frame(self) -> int:
+        return int(np.argmax(self.detected))
+
+    @property
+    def last_frame(self) -> int:
+        return len(self.detected) - 1 - int(np.argmax(self.detected[::-1]))
+
+    @property
+    def height(self) -> float:
+        """Median box height over the frames they were detected in (px)."""
+        boxes = self.boxes[self.detected]
+        return float(np.median(boxes[:, 3] - boxes[:, 1])) if len(boxes) else 0.0
 
 
-def _chain(start: _Tracklet, tracklets: list[_Tracklet], backward: bool) -> list[_Tracklet]:
-    """The chosen tracklet plus the ones that continue it after (or before) it is out of frame.
-
-    The next link is the tracklet that starts soonest after the current one ends (ends latest
-    before it starts, going backward), then the one nearest to where the person was last seen.
-    """
-    chain = [start]
-    candidates = [t for t in tracklets if len(t.frames) >= _MIN_CHAIN_LEN and t is not start]
-    while True:
-        edge = chain[-1]
-        if backward:
-            options = [
-                (-t.frames[-1], _gap_distance(t.people[-1], edge.people[0]), i)
-                for i, t in enumerate(candidates)
-                if t.frames[-1] < edge.frames[0]
-            ]
-        else:
-            options = [
-                (t.frames[0], _gap_distance(edge.people[-1], t.people[0]), i)
-                for i, t in enumerate(candidates)
-                if t.frames[0] > edge.frames[-1]
-            ]
-        if not options:
-            return chain
-        chain.append(candidates[min(options)[2]])
+def _mean_look(tracklets: list[_Tracklet]) -> np.ndarray | None:
+    looks = [p.appearance for tr in tracklets for p in tr.people if p.appearance is not None]
+    return np.mean(looks, axis=0).astype(np.float32) if looks else None
 
 
-def _gap_distance(a: PersonPose, b: PersonPose) -> float:
-    return float(np.linalg.norm(_center(a.bbox) - _center(b.bbox)))
+def _join_cost(group: list[_Tracklet], tracklet: _Tracklet, frame_size: tuple[int, int]) -> float | None:
+    """How well ``tracklet`` continues a person made of ``group``; None when it cannot be them."""
+    spans = [(tr.frames[0], tr.frames[-1]) for tr in group]
+    a, b = tracklet.frames[0], tracklet.frames[-1]
+    if any(not (b < s or a > e) for s, e in spans):
+        return None  # both visible at once: two people
+    mine, theirs = _mean_look([tracklet]), _mean_look(group)
+    look = appearance_distance(mine, theirs) if mine is not None and theirs is not None else NO_LOOK
+    before = [tr for tr in group if tr.frames[-1] < a]
+    edge = max(before, key=lambda tr: tr.frames[-1]) if before else min(group, key=lambda tr: tr.frames[0])
+    near = edge.people[-1] if before else edge.people[0]
+    far = tracklet.people[0] if before else tracklet.people[-1]
+    gap = float(np.linalg.norm(_center(near.bbox) - _center(far.bbox))) / max(frame_size)
+    cost = look + 0.1 * gap
+    return cost if look < MAX_LOOK else None
 
 
-def _parse_person(person: str | int) -> int | None:
-    if isinstance(person, int):
-        index = person
-    elif person == "auto":
-        return None
-    elif person.strip().isdigit():
-        index = int(person)
-    else:
-        raise WanimateError(f"--person must be 'auto' or a number (0 = leftmost person), not {person!r}")
-    if index < 0:
-        raise WanimateError(f"--person must be 0 or more (0 = leftmost person), not {index}")
-    return index
+MIN_TRACKLET = 3  # shorter tracklets that join nobody are likely false detections
+MAX_LOOK = 0.35  # appearance distance above which two tracklets are two people
+NO_LOOK = 0.3  # assumed distance when a backend gives no appearance (position decides)
 
 
-def follow_person(
-    detections: Sequence[list[PersonPose]],
-    frame_size: tuple[int, int],
-    person: str | int = "auto",
-    max_gap: int = 8,
-) -> Track:
-    """Pick one performer from per-frame detections and follow them; ``frame_size`` is (H, W)."""
-    height, width = frame_size
+def track_people(
+    detections: Sequence[list[PersonPose]], frame_size: tuple[int, int], max_gap: int = 8
+) -> list[PersonTrack]:
+    """Everyone in ``detections`` (one list per frame), each with one id; ``frame_size`` is (H, W)."""
     n = len(detections)
-    wanted = _parse_person(person)
-    first = next((t for t, people in enumerate(detections) if people), None)
-    if first is None:
-        raise WanimateError(
-            f"no person found in any of the {n} frames scanned; use a video where the performer's body is visible"
-        )
-    tracklets = build_tracklets(detections, patience=max(2 * max_gap, 15))
-    left_to_right = sorted(detections[first], key=lambda p: _center(p.bbox)[0])
-    owner = {id(p): tr for tr in tracklets for p in tr.people}
-    scores = {id(tr): performer_score(tr, height, width) for tr in tracklets}
-    if wanted is None:
-        chosen = max(tracklets, key=lambda tr: scores[id(tr)])
-        chain = _chain(chosen, tracklets, backward=True)[::-1] + _chain(chosen, tracklets, backward=False)[1:]
-        how = "auto: highest main-performer score (size x centrality, summed over frames present)"
-    else:
-        if wanted >= len(left_to_right):
-            raise WanimateError(
-                f"--person {wanted} asked for, but frame {first} (the first with people) has only "
-                f"{len(left_to_right)} (numbered 0 to {len(left_to_right) - 1} from the left)"
-            )
-        chosen = owner[id(left_to_right[wanted])]
-        chain = _chain(chosen, tracklets, backward=False)
-        how = f"person {wanted} from the left in frame {first}"
-    track = _assemble(chain, n, max_gap)
-    in_first = [i for i, p in enumerate(left_to_right) if owner[id(p)] in chain]
-    ranked = sorted(scores.values(), reverse=True)
-    track.summary = {
-        "person": in_first[0] if in_first else None,
-        "selection": "auto" if wanted is None else "index",
-        "how": how,
-        "first_frame_with_people": first,
-        "people_in_first_frame": len(left_to_right),
-        "performer_score": round(scores[id(chosen)], 3),
-        "runner_up_score": round(ranked[1], 3) if len(ranked) > 1 else None,
-        "people_seen": sum(1 for tr in tracklets if len(tr.frames) >= _MIN_CHAIN_LEN) or len(tracklets),
-        "max_people_in_frame": max(len(p) for p in detections),
-        "tracklets_joined": len(chain),
-        "frames_detected": int(track.detected.sum()),
-        "frames_interpolated": int(track.interpolated.sum()),
-        "frames_missing": int(track.missing.sum()),
-        "max_gap": max_gap,
-    }
-    return track
+    tracklets = sorted(build_tracklets(detections, patience=max(2 * max_gap, 15)), key=lambda tr: tr.frames[0])
+    groups: list[list[_Tracklet]] = []
+    for tracklet in tracklets:
+        options = [(cost, i) for i, g in enumerate(groups) if (cost := _join_cost(g, tracklet, frame_size)) is not None]
+        if options:
+            groups[min(options)[1]].append(tracklet)
+        else:
+            groups.append([tracklet])
+    groups = [g for g in groups if sum(len(tr.frames) for tr in g) >= MIN_TRACKLET]
+
+    def first_seen(group: list[_Tracklet]) -> tuple[int, float]:
+        start = min(group, key=lambda tr: tr.frames[0])
+        return start.frames[0], float(_center(start.people[0].bbox)[0])
+
+    people = []
+    for number, group in enumerate(sorted(groups, key=first_seen)):
+        track = _assemble(group, n, max_gap)
+        track.id = number
+        track.appearance = _mean_look(group)
+        people.append(track)
+    return people
 
 
-def _assemble(chain: list[_Tracklet], n: int, max_gap: int) -> Track:
+def appearance_distance(a: np.ndarray, b: np.ndarray) -> float:
+    from wanimate.preprocess.appearance import distance
+
+    return distance(a, b)
+
+
+def _assemble(chain: list[_Tracklet], n: int, max_gap: int) -> PersonTrack:
     keypoints = np.zeros((n, NUM_KEYPOINTS, 3), np.float32)
     boxes = np.zeros((n, 4), np.float32)
     detected = np.zeros(n, bool)
@@ -261,5 +258,4 @@ def _assemble(chain: list[_Tracklet], n: int, max_gap: int) -> Track:
             keypoints[a + 1 : b] = np.where(both[None, :, None], mixed, 0.0)
             boxes[a + 1 : b] = (1 - w[:, :, 0]) * boxes[a] + w[:, :, 0] * boxes[b]
             interpolated[a + 1 : b] = True
-    missing = ~(detected | interpolated)
-    return Track(keypoints, detected, interpolated, missing, boxes)
+    return PersonTrack(-1, keypoints, boxes, detected, interpolated)

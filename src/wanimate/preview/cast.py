@@ -11,7 +11,7 @@ untouched and still pass in front of a character.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -104,21 +104,43 @@ def render_cast_frames(cast: CastFolder, timer: Timer | None = None) -> Iterator
 
 
 def render_cast_preview(
-    cast: CastFolder | str | Path, output: str | Path, *, progress: bool = True, timer: Timer | None = None
+    cast: CastFolder | str | Path,
+    output: str | Path,
+    *,
+    progress: bool = True,
+    timer: Timer | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Render a cast folder's preview to an H.264 mp4 at its frame rate."""
+    """Render a cast folder's preview to an H.264 mp4 at its frame rate (with the driving audio unless off).
+
+    An existing ``output`` is replaced only with ``overwrite``; it may not be or lie in an input.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from wanimate.paths import check_apart, os_faults, output_file
+    from wanimate.video import audio_to_carry
+
+    output = output_file(output, "-o", overwrite=overwrite)
     if not isinstance(cast, CastFolder):
         cast = load_cast(cast)
+    source_audio = audio_to_carry(cast.audio) if audio else None
+    check_apart(
+        {"cast folder": cast.root, "driving video (its audio)": Path(source_audio.path) if source_audio else None},
+        {"-o": output},
+    )
     timer = timer or Timer()
     with (
+        os_faults(),
         Progress(TextColumn("cast preview"), BarColumn(), MofNCompleteColumn(), disable=not progress) as bar,
-        VideoWriter(output, cast.fps, preset=ENCODER_PRESET, audio=cast.audio) as writer,
+        VideoWriter(output, cast.fps, preset=ENCODER_PRESET, audio=source_audio) as writer,
     ):
         task = bar.add_task("preview", total=cast.num_frames)
-        for frame in render_cast_frames(cast, timer):
+        for done, frame in enumerate(render_cast_frames(cast, timer), start=1):
             with timer.stage("encode"):
                 writer.write(frame)
             bar.advance(task)
-    return Path(output)
+            if on_frame is not None:
+                on_frame(done, cast.num_frames)
+    return output

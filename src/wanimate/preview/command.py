@@ -18,6 +18,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         materials: Path = typer.Argument(..., help="Materials folder written by `wanimate preprocess`."),
         output: Path = typer.Option(Path("preview.mp4"), "-o", "--output", help="Output mp4."),
         progress: bool = typer.Option(True, help="Show a progress bar."),
+        audio: bool = typer.Option(True, "--audio/--no-audio", help="Carry the driving video's audio."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     ) -> None:
         """Render a model-free CPU preview of a materials or cast folder: characters follow their skeletons."""
         from wanimate.cast.folder import is_cast_folder
@@ -25,11 +27,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if is_cast_folder(materials):
             from wanimate.preview.cast import render_cast_preview
 
-            typer.echo(f"wrote {render_cast_preview(materials, output, progress=progress)}")
+            path = render_cast_preview(materials, output, progress=progress, audio=audio, overwrite=overwrite)
+            typer.echo(f"wrote {path}")
             return
         from wanimate.preview import render_preview
 
-        typer.echo(f"wrote {render_preview(materials, output, progress=progress)}")
+        path = render_preview(materials, output, progress=progress, audio=audio, overwrite=overwrite)
+        typer.echo(f"wrote {path}")
 
     @bench_app.command("preview")
     def bench_preview(

@@ -11,11 +11,13 @@ stand-in for the preprocessing pose backends, with the same COCO-WholeBody-133 o
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
 
 import cv2
 import numpy as np
 
+from wanimate.native_logs import quiet_native_logs
 from wanimate.preprocess import keypoints as K
 
 # mediapipe pose landmark -> COCO-WholeBody index (mediapipe "left" is the subject's left, as COCO's).
@@ -40,14 +42,21 @@ _HAND_MID = ((K.LEFT_HAND.start + 9, 17, 19), (K.RIGHT_HAND.start + 9, 18, 20))
 class PoseEstimator:
     """mediapipe pose (+ face mesh) returning ``(133, 3)`` COCO-WholeBody keypoints per image.
 
-    Use as a context manager; ``with_face`` adds the 68 face landmarks (score 1 when found).
+    Use as a context manager; ``with_face`` adds the 68 face landmarks (score 1 when found). While it is
+    open, MediaPipe's native log lines are kept off the terminal (:mod:`wanimate.native_logs`).
     """
 
     def __init__(self, *, with_face: bool = True) -> None:
         import mediapipe as mp
 
-        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) if with_face else None
+        self._quiet = contextlib.ExitStack()
+        self._quiet.enter_context(quiet_native_logs())
+        try:
+            self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1) if with_face else None
+        except BaseException:
+            self._quiet.close()
+            raise
 
     def __enter__(self) -> PoseEstimator:
         return self
@@ -58,6 +67,7 @@ class PoseEstimator:
         self._pose.close()
         if self._mesh is not None:
             self._mesh.close()
+        self._quiet.close()
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]

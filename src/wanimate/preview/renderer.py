@@ -9,7 +9,7 @@ composite. See docs/preview.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,8 @@ from PIL import Image
 
 from wanimate.errors import WanimateError
 from wanimate.materials import Materials, load_materials
+from wanimate.native_logs import quiet_native_logs
+from wanimate.paths import check_apart, os_faults, output_file
 from wanimate.preprocess.keypoints import NUM_KEYPOINTS
 from wanimate.preview.color import ColourMatcher
 from wanimate.preview.compose import composite
@@ -29,7 +31,7 @@ from wanimate.preview.face import DriverNeutral, FaceAnimator, face_state
 from wanimate.preview.inpaint import TemporalBackground, reference_plate
 from wanimate.preview.rig import Rig, build_rig
 from wanimate.preview.warp import Patch, warp_mesh
-from wanimate.video import VideoWriter, iter_frames
+from wanimate.video import VideoWriter, audio_to_carry, iter_frames
 
 KEYPOINTS_NAME = "keypoints.npz"
 MASK_THRESHOLD = 128
@@ -165,11 +167,12 @@ def _load_reference(materials: Materials) -> np.ndarray:
 
 def render_frames(materials: Materials, timer: Timer | None = None) -> Iterator[np.ndarray]:
     """Yield the preview's RGB frames one at a time (nothing is held for the whole clip)."""
-    timer = timer or Timer()
-    track = PoseTrack.load(materials)
-    reference = _load_reference(materials)
+    return _frames(materials, PoseTrack.load(materials), _load_reference(materials), timer or Timer())
+
+
+def _frames(materials: Materials, track: PoseTrack, reference: np.ndarray, timer: Timer) -> Iterator[np.ndarray]:
     replace = materials.mode == "replace"
-    with timer.stage("rig"):
+    with timer.stage("rig"), quiet_native_logs():  # the cut-out runs MediaPipe's segmenter
         character = CharacterRenderer(reference, track, relight=replace)
     with timer.stage("background"):
         plate = None if replace else reference_plate(reference, character.alpha)
@@ -202,25 +205,45 @@ def render_preview(
     *,
     progress: bool = True,
     timer: Timer | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Render the preview of a materials folder to an H.264 mp4 at the materials' frame rate.
 
+    The video carries the driving video's audio (as the materials record it), cut to its length,
+    unless ``audio`` is off; an existing ``output`` is replaced only with ``overwrite``.
     ``timer``, when given, collects the time spent per stage (rig, background, decode,
     inpaint, relight, warp, composite, encode): what ``wanimate bench preview`` reports.
+    ``on_frame(done, total)`` is called after each frame, for progress reports.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    output = output_file(output, "-o", overwrite=overwrite)
     if not isinstance(materials, Materials):
         materials = load_materials(materials)
-    timer = timer or Timer()
+    check_apart(_inputs(materials, audio), {"-o": output})
+    frames = render_frames(materials, timer := timer or Timer())  # reads the keypoints now: errors come first
     columns = (TextColumn("preview"), BarColumn(), MofNCompleteColumn())
+    source_audio = audio_to_carry(materials.meta.audio) if audio else None
+    total = materials.num_frames
     with (
+        os_faults(),
+        quiet_native_logs(),
         Progress(*columns, TimeRemainingColumn(), disable=not progress, transient=True) as bar,
-        VideoWriter(output, materials.meta.fps, preset=ENCODER_PRESET) as writer,
+        VideoWriter(output, materials.meta.fps, preset=ENCODER_PRESET, audio=source_audio) as writer,
     ):
-        task = bar.add_task("preview", total=materials.num_frames)
-        for frame in render_frames(materials, timer):
+        task = bar.add_task("preview", total=total)
+        for index, frame in enumerate(frames):
             with timer.stage("encode"):
                 writer.write(frame)
             bar.advance(task)
-    return Path(output)
+            if on_frame is not None:
+                on_frame(index + 1, total)
+    return output
+
+
+def _inputs(materials: Materials, audio: bool) -> dict[str, Path | None]:
+    """What a video made from ``materials`` reads: the folder, and the driving video its audio comes from."""
+    source = materials.meta.audio
+    return {"materials folder": materials.root, "driving video": Path(source.path) if audio and source else None}

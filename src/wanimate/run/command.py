@@ -40,12 +40,14 @@ def run_command(
     ),
     compare: Path | None = typer.Option(None, help="Also write driving | skeleton | result side by side (+ a PNG)."),
     fresh: bool = typer.Option(False, help="Ignore cached materials and finished segments."),
-    work_dir: Path | None = typer.Option(None, help="Work folder (default: <output stem>.wanimate)."),
+    work_dir: Path | None = typer.Option(None, help="Work folder (default: <output stem>.work)."),
     retarget: bool = typer.Option(True, "--retarget/--no-retarget", help="Fit the driver's bones to the character."),
     fps: str = typer.Option("source", help="Frame rate, or 'source'."),
-    area: str = typer.Option("1280x720", help="Target pixel area WxH (sides multiples of 16)."),
+    area: str = typer.Option("1280x720", help="Target pixel area WxH, or 480p / 720p."),
     person: str = typer.Option("auto", help="auto (main performer) or N (0 = leftmost)."),
     pose_backend: str = typer.Option("mediapipe", help="Pose backend: mediapipe or vitpose."),
+    max_people: int = typer.Option(8, help="Cast: at most this many people followed at once (as `wanimate people`)."),
+    finder: str = typer.Option("tiles", help="Cast: tiles (every size) or single (as `wanimate people`)."),
     steps: int | None = typer.Option(None, help="Denoising steps per segment (wan; default 20, multianimate 50)."),
     guidance: float | None = typer.Option(None, help="CFG scale (wan; default 1.0, multianimate 1.5)."),
     seed: int = typer.Option(42, help="Random seed (wan)."),
@@ -55,13 +57,15 @@ def run_command(
     overlap: int = typer.Option(1, help="Temporal-guidance frames: 1 or 5 (wan)."),
     dtype: str = typer.Option("bf16", help="bf16, fp16 or fp32 (wan)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda ... (wan)."),
+    audio: bool = typer.Option(True, "--audio/--no-audio", help="Carry the driving video's audio into the videos."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Character image + driving video → video, in one command (preprocess, then generate or preview)."""
     from rich.console import Console
 
     from wanimate.cast.run import CastOptions
     from wanimate.generate.command import settings_for
-    from wanimate.preprocess.command import native_stderr_silenced, parse_fps, parse_person
+    from wanimate.preprocess.command import parse_fps, parse_person
     from wanimate.preprocess.sizing import parse_area
     from wanimate.run import run
 
@@ -76,6 +80,8 @@ def run_command(
         fps=parse_fps(fps),
         area=parse_area(area),
         pose_backend=pose_backend,
+        max_people=max_people,
+        finder=finder,
     )
     options = {
         "retarget": retarget,
@@ -84,24 +90,25 @@ def run_command(
         "person": parse_person(person),
         "backend": pose_backend,
     }
-    with native_stderr_silenced():
-        result = run(
-            image,
-            video,
-            output,
-            mode=mode,
-            backend=backend,
-            weights=weights,
-            compare=compare,
-            work_dir=work_dir,
-            fresh=fresh,
-            preprocess_options=options,
-            settings=settings,
-            cast=cast or None,
-            cast_options=cast_options,
-            model=model,
-            adapter=adapter,
-        )
+    result = run(
+        image,
+        video,
+        output,
+        mode=mode,
+        backend=backend,
+        weights=weights,
+        compare=compare,
+        work_dir=work_dir,
+        fresh=fresh,
+        audio=audio,
+        overwrite=overwrite,
+        preprocess_options=options,
+        settings=settings,
+        cast=cast or None,
+        cast_options=cast_options,
+        model=model,
+        adapter=adapter,
+    )
     console = Console(stderr=True)
     reused = "" if result.preprocessed else " (cached materials reused)"
     console.print(f"wrote {result.output} with the {result.backend} backend{reused}")

@@ -2,17 +2,18 @@
 
 The materials are cached in the work folder under a key made of the inputs' content
 and the preprocessing options, so a second run with other generation settings skips
-preprocessing; generation keeps its own resumable segments there too.
+preprocessing; generation keeps its own resumable segments there too. Every check that
+needs no model (paths, options, the inputs' headers, the model's size limits) runs
+before preprocessing starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
-import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,17 @@ from typing import TYPE_CHECKING, Any
 from wanimate import __version__
 from wanimate.cast.run import CastOptions
 from wanimate.cast.spec import CastInput
+from wanimate.devices import check_device, check_device_syntax
 from wanimate.errors import WanimateError
 from wanimate.examples import resolve_input
 from wanimate.generate.settings import DEFAULT_WEIGHTS, GenerateSettings
 from wanimate.hashing import file_sha256
+from wanimate.image import image_size
 from wanimate.materials import Materials, load_materials
-from wanimate.run.backend import choose_backend
+from wanimate.models.limits import known_limits
+from wanimate.paths import check_apart, input_file, os_faults, output_file
+from wanimate.run.backend import BACKENDS, check_weights, choose_backend
+from wanimate.workdir import MATERIALS_LAYOUT, WorkDir, default_work_dir, remove_tree_if_owned
 
 if TYPE_CHECKING:
     from wanimate.generate.engine import ProgressEvent
@@ -59,23 +65,98 @@ def materials_key(image: Path, video: Path, options: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def default_work_dir(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.wanimate")
-
-
-def _prepare_materials(
-    image: Path, video: Path, work: Path, options: dict[str, Any], notify: RunCallback, progress_bars: bool
+def prepare_materials(
+    image: Path, video: Path, work: WorkDir, options: dict[str, Any], notify: RunCallback, progress_bars: bool
 ) -> tuple[Materials, bool]:
+    """The materials for these inputs and options in ``work``: cached when present, else preprocessed now.
+
+    ``options`` includes the mode. A batch runs this as its own CPU task before the GPU task's
+    ``run`` finds the folder cached.
+    """
     from wanimate.preprocess import preprocess
 
-    folder = work / f"materials-{materials_key(image, video, options)}"
+    folder = work.child(f"materials-{materials_key(image, video, options)}")
     if (folder / "meta.json").is_file():
         return load_materials(folder), False
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree_if_owned(folder, MATERIALS_LAYOUT)  # an incomplete folder (no meta.json) is never reused
     notify(RunEvent("preprocess", fraction=0.0, message="preprocessing"))
     materials = preprocess(image, video, folder, progress=progress_bars, **options)
     notify(RunEvent("preprocess", fraction=1.0, message="materials ready"))
     return materials, True
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything ``run`` checked before touching a model: inputs, outputs and the backend."""
+
+    image: Path
+    video: Path
+    output: Path
+    compare: Path | None
+    still: Path | None
+    work: WorkDir
+    backend: str
+    settings: GenerateSettings
+    options: dict[str, Any]
+
+
+def _plan(
+    image: str | Path,
+    video: str | Path,
+    output: str | Path,
+    *,
+    mode: str,
+    backend: str,
+    weights: str,
+    compare: str | Path | None,
+    work_dir: str | Path | None,
+    overwrite: bool,
+    preprocess_options: dict[str, Any] | None,
+    settings: GenerateSettings | None,
+) -> _Plan:
+    """The cheap checks first (paths, options, the files' headers), torch and weights only after them."""
+    from wanimate.preprocess.settings import Settings
+    from wanimate.preprocess.sizing import output_size, parse_area
+    from wanimate.video import probe_video
+
+    image_path = input_file(resolve_input(image), "character image")
+    video_path = input_file(resolve_input(video), "driving video")
+    output_path = output_file(output, "-o", overwrite=overwrite)
+    compare_path = output_file(compare, "--compare", overwrite=overwrite) if compare else None
+    still = None
+    if compare_path is not None:
+        still = output_file(compare_path.with_suffix(".png"), "--compare's still", overwrite=overwrite, suffix=".png")
+    settings = dataclasses.replace(settings or GenerateSettings(), mode=mode)  # type: ignore[arg-type]
+    settings.validate()
+    settings = dataclasses.replace(settings, device=check_device_syntax(settings.device))
+    if backend not in BACKENDS:
+        raise WanimateError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    options = {"mode": mode, **(preprocess_options or {})}
+    if isinstance(options.get("area"), str):
+        options["area"] = parse_area(options["area"])
+    Settings(**{k: v for k, v in options.items() if k in Settings.__dataclass_fields__}).validate()
+    work = WorkDir(work_dir if work_dir else default_work_dir(output_path), explicit=work_dir is not None)
+    local_weights = Path(weights).expanduser() if not weights.startswith("random:") else None
+    check_apart(
+        {
+            "character image": image_path,
+            "driving video": video_path,
+            "--weights": local_weights if local_weights is not None and local_weights.exists() else None,
+        },
+        {"-o": output_path, "--compare": compare_path, "--compare's still": still, "the work folder": work.path},
+    )
+    image_wh = image_size(image_path)
+    video_info = probe_video(video_path)  # a broken or empty video fails here, in milliseconds
+    chosen = choose_backend(backend, weights, settings.device)
+    if chosen == "wan":
+        check_device(settings.device)
+        check_weights(weights)
+        limits = known_limits(weights)
+        if limits is not None:
+            area = options.get("area", (1280, 720))
+            width, height = output_size(mode, image_wh, (video_info.width, video_info.height), area)
+            limits.check(width, height, settings.segment_frames)
+    return _Plan(image_path, video_path, output_path, compare_path, still, work, chosen, settings, options)
 
 
 def run(
@@ -89,10 +170,13 @@ def run(
     compare: str | Path | None = None,
     work_dir: str | Path | None = None,
     fresh: bool = False,
+    audio: bool = True,
+    overwrite: bool = False,
     preprocess_options: dict[str, Any] | None = None,
     settings: GenerateSettings | None = None,
     progress: RunCallback | None = None,
     progress_bars: bool = True,
+    gpus: int = 1,
     cast: CastInput | None = None,
     cast_options: CastOptions | None = None,
     model: str = "auto",
@@ -100,25 +184,25 @@ def run(
 ) -> RunResult:
     """Character image + driving video → ``output`` (and the ``compare`` video when asked).
 
+    Every video written carries the driving video's audio, cut to its length, unless ``audio`` is off.
+    Existing outputs are replaced only with ``overwrite``; the work folder (default ``<output stem>.work``)
+    keeps the materials for the next run, and only wanimate's own files in it are ever deleted.
+    ``gpus`` above 1 generates on that many ranks of this machine (``wanimate.parallel``).
+
     ``cast`` (``{id: image}``, ``"ID=IMAGE"`` strings, or images assigned left to right) runs several
     characters (docs/cast.md); so does a list of more than one ``image``. ``weights`` defaults to the
-    model's own (Wan2.2-Animate-14B; the Wan2.1-I2V base for MultiAnimate).
+    model's own (Wan2.2-Animate-14B; the Wan2.1-I2V base for an animate-mode cast).
     """
     if isinstance(image, list | tuple):
-        images = [resolve_input(i) for i in image]
-        if len(images) > 1 and cast is not None:
+        if len(image) > 1 and cast is not None:
             raise WanimateError("give the characters either as --cast ID=IMAGE or as repeated --image, not both")
-        if len(images) > 1:
-            image, cast = None, images
-        else:
-            image = images[0] if images else None
-    video, output = resolve_input(video), Path(output)
-    if output.suffix.lower() != ".mp4":
-        raise WanimateError(f"output must be an .mp4 file, not {output.name}")
+        image, cast = (None, list(image)) if len(image) > 1 else (image[0] if image else None, cast)
     if cast is not None and image is not None:
         raise WanimateError("give the characters either as --cast ID=IMAGE or as --image, not both")
     if cast is not None:
-        return _run_cast(
+        from wanimate.cast.runner import run_cast
+
+        return run_cast(
             cast,
             video,
             output,
@@ -128,73 +212,108 @@ def run(
             compare=compare,
             work_dir=work_dir,
             fresh=fresh,
+            audio=audio,
+            overwrite=overwrite,
             settings=settings,
             progress=progress,
             progress_bars=progress_bars,
             cast_options=cast_options,
             model=model,
             adapter=adapter,
+            gpus=gpus,
         )
     if image is None:
         raise WanimateError("give a character image (--image), or several characters with --cast ID=IMAGE")
-    image = resolve_input(image)
-    for label, path in (("character image", image), ("driving video", video)):
-        if not path.is_file():
-            raise WanimateError(f"{label} not found: {path}")
     if model == "multianimate":
         raise WanimateError("--model multianimate animates several characters: give them with --cast ID=IMAGE")
     weights = weights or DEFAULT_WEIGHTS
-    settings = dataclasses.replace(settings or GenerateSettings(), mode=mode)  # type: ignore[arg-type]
-    settings.validate()
+    plan = _plan(
+        image,
+        video,
+        output,
+        mode=mode,
+        backend=backend,
+        weights=weights,
+        compare=compare,
+        work_dir=work_dir,
+        overwrite=overwrite,
+        preprocess_options=preprocess_options,
+        settings=settings,
+    )
     notify = progress or (lambda event: None)
-    work = _work_folder(output, work_dir, fresh)
-    chosen = choose_backend(backend, weights, settings.device)
+    with os_faults(), plan.work as work:
+        if fresh:
+            work.clear()
+        materials, preprocessed = prepare_materials(plan.image, plan.video, work, plan.options, notify, progress_bars)
+        if plan.backend == "wan":
+            _generate(materials, plan, weights, work, fresh, audio, notify, progress_bars, gpus)
+        else:
+            from wanimate.preview import render_preview
 
-    options = {"mode": mode, **(preprocess_options or {})}
-    materials, preprocessed = _prepare_materials(image, video, work, options, notify, progress_bars)
-
-    if chosen == "wan":
-        from wanimate.generate import generate
-
-        with _generate_progress(notify, progress_bars) as forward:
-            generate(
+            notify(RunEvent("preview", fraction=0.0, message="rendering preview"))
+            render_preview(
                 materials,
-                output,
-                settings=settings,
-                weights=weights,
-                work_dir=work / "generate",
-                resume=not fresh,
-                progress=forward,
+                plan.output,
+                progress=progress_bars,
+                audio=audio,
+                overwrite=True,  # checked above, with the other outputs
+                on_frame=lambda done, total: notify(RunEvent("preview", fraction=done / total)),
             )
-    else:
-        from wanimate.preview import render_preview
+        if plan.compare is not None:
+            from wanimate.run.compare import write_compare
 
-        notify(RunEvent("preview", fraction=0.0, message="rendering preview"))
-        render_preview(materials, output, progress=progress_bars)
-
-    compare_path = Path(compare) if compare else None
-    if compare_path is not None:
-        from wanimate.run.compare import write_compare
-
-        notify(RunEvent("compare", message="writing the comparison video"))
-        write_compare(video, materials, output, compare_path, still=compare_path.with_suffix(".png"))
+            notify(RunEvent("compare", fraction=0.0, message="writing the comparison video"))
+            write_compare(
+                plan.video,
+                materials,
+                plan.output,
+                plan.compare,
+                still=plan.still,
+                audio=audio,
+                on_frame=lambda done, total: notify(RunEvent("compare", fraction=done / total)),
+            )
     notify(RunEvent("done", fraction=1.0))
     return RunResult(
-        output=output, compare=compare_path, backend=chosen, materials=materials.root, preprocessed=preprocessed
+        output=plan.output,
+        compare=plan.compare,
+        backend=plan.backend,
+        materials=materials.root,
+        preprocessed=preprocessed,
     )
 
 
-def _work_folder(output: Path, work_dir: str | Path | None, fresh: bool) -> Path:
-    work = Path(work_dir) if work_dir else default_work_dir(output)
-    if fresh:
-        shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    return work
+def _generate(
+    materials: Materials,
+    plan: _Plan,
+    weights: str,
+    work: WorkDir,
+    fresh: bool,
+    audio: bool,
+    notify: RunCallback,
+    progress_bars: bool,
+    gpus: int,
+) -> None:
+    from wanimate.parallel.layout import ParallelSettings
+    from wanimate.parallel.run import RankJob, run_generation
+
+    with generation_progress(notify, progress_bars) as forward:
+        job = RankJob(
+            materials.root,
+            plan.output,
+            plan.settings,
+            ParallelSettings(gpus=gpus),
+            weights=weights,
+            work_dir=work.path,
+            resume=not fresh,
+            audio=audio,
+            overwrite=True,  # checked by run with the other outputs
+        )
+        run_generation(job, progress=forward)
 
 
-@contextmanager
-def _generate_progress(notify: RunCallback, progress_bars: bool) -> Iterator[Callable[[ProgressEvent], None]]:
-    """Generation's progress as run events, and as rich bars on a terminal."""
+@contextlib.contextmanager
+def generation_progress(notify: RunCallback, progress_bars: bool) -> Iterator[Callable[[ProgressEvent], None]]:
+    """Generation's progress as run events, and as rich bars on a terminal (``progress_bars``)."""
     from wanimate.generate.progress import RichProgress
 
     bars = RichProgress() if progress_bars else None
@@ -216,81 +335,5 @@ def _generate_progress(notify: RunCallback, progress_bars: bool) -> Iterator[Cal
         if bars is not None:
             bars(event)
 
-    if bars is None:
+    with bars if bars is not None else contextlib.nullcontext():
         yield forward
-        return
-    with bars:
-        yield forward
-
-
-def _run_cast(
-    cast: CastInput,
-    video: Path,
-    output: Path,
-    *,
-    mode: str,
-    backend: str,
-    weights: str | None,
-    compare: str | Path | None,
-    work_dir: str | Path | None,
-    fresh: bool,
-    settings: GenerateSettings | None,
-    progress: RunCallback | None,
-    progress_bars: bool,
-    cast_options: CastOptions | None,
-    model: str,
-    adapter: str,
-) -> RunResult:
-    """Several characters: the cast folder, then the preview or the model for the mode (docs/cast.md)."""
-    from wanimate.cast.run import check_cast, prepare_cast, render_cast
-    from wanimate.multianimate.loading import DEFAULT_BASE
-
-    if not video.is_file():
-        raise WanimateError(f"driving video not found: {video}")
-    if compare is not None:
-        raise WanimateError("--compare shows one character beside its driver; it is not available with --cast")
-    settings = dataclasses.replace(settings or GenerateSettings(), mode=mode)  # type: ignore[arg-type]
-    settings.validate()
-    cast_options = cast_options or CastOptions()
-    default = DEFAULT_BASE if mode == "animate" else DEFAULT_WEIGHTS
-    chosen = choose_backend(backend, weights or default, settings.device)
-    used_adapter = adapter if chosen == "wan" else "auto"  # the preview loads no checkpoint
-    request = check_cast(cast, mode=mode, model=model, adapter=used_adapter, options=cast_options)
-    notify = progress or (lambda event: None)
-    work = Path(work_dir) if work_dir else default_work_dir(output)
-    if fresh:
-        shutil.rmtree(work, ignore_errors=True)
-    existed = work.exists()
-    notify(RunEvent("preprocess", fraction=0.0, message="preparing the cast"))
-    try:
-        folder, written = prepare_cast(
-            request,
-            video,
-            work,
-            mode=mode,
-            options=cast_options,
-            progress=progress_bars,
-            notify=lambda message: notify(RunEvent("preprocess", message=message)),
-        )
-    except WanimateError:
-        if not existed:  # a cast refused once the people are known leaves nothing behind
-            shutil.rmtree(work, ignore_errors=True)
-        raise
-    notify(RunEvent("preprocess", fraction=1.0, message="cast ready"))
-    if chosen == "preview":
-        notify(RunEvent("preview", fraction=0.0, message="rendering the cast preview"))
-    with _generate_progress(notify, progress_bars and chosen == "wan") as forward:
-        render_cast(
-            folder,
-            output,
-            backend=chosen,
-            weights=weights,
-            adapter=adapter,
-            settings=settings,
-            work=work,
-            resume=not fresh,
-            progress=forward,
-            progress_bars=progress_bars,
-        )
-    notify(RunEvent("done", fraction=1.0))
-    return RunResult(output=output, compare=None, backend=chosen, materials=folder.root, preprocessed=written)

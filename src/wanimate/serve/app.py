@@ -25,6 +25,7 @@ from pydantic import ValidationError
 import wanimate
 from wanimate.cast.spec import MAX_CHARACTERS
 from wanimate.errors import WanimateError
+from wanimate.materials.people import PEOPLE_JSON, PEOPLE_SHEET
 from wanimate.serve.config import ServeConfig
 from wanimate.serve.media import MediaError, check_image, check_video, confined_path, copy_checked, save_upload
 from wanimate.serve.models import JobPage, JobView, job_view
@@ -127,12 +128,17 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         try:
             if opts.cast:
                 receive_cast(opts.cast, image, cast_image or [], inputs, config)
+                receive("video", video, opts.video_path, inputs, config)
             else:
-                receive("image", image, opts.image_path, inputs, config)
-            receive("video", video, opts.video_path, inputs, config)
+                image_file = receive("image", image, opts.image_path, inputs, config)
+                video_file = receive("video", video, opts.video_path, inputs, config)
+                opts.check_size(image_file, video_file)
         except MediaError as exc:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise HTTPException(exc.status, str(exc)) from None
+        except WanimateError as exc:
+            shutil.rmtree(inputs.parent, ignore_errors=True)
+            raise HTTPException(422, str(exc)) from None
         except BaseException:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise
@@ -208,10 +214,29 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
     def job_materials_preview(job_id: str) -> FileResponse:
         """The preprocessing preview (driving | skeleton | face | mask), as soon as preprocessing is finished."""
         job = get_job(job_id)
-        path = materials_preview(config.jobs_dir / job.id, job)
+        path = materials_file(config.jobs_dir / job.id, job, "preview.mp4")
         if path is None:
             raise HTTPException(409, f"the preprocessing preview is not ready: the job is {job.state}")
         return FileResponse(path, media_type="video/mp4")
+
+    @app.get("/jobs/{job_id}/people", tags=["files"], dependencies=[Guard], response_class=FileResponse)
+    def job_people_sheet(job_id: str) -> FileResponse:
+        """The contact sheet of everyone tracked in the driving video (PNG: each id on its person, one
+        thumbnail each), as soon as preprocessing is finished; the ids are the ``person`` option's."""
+        job = get_job(job_id)
+        path = materials_file(config.jobs_dir / job.id, job, PEOPLE_SHEET)
+        if path is None:
+            raise HTTPException(409, f"the people sheet is not ready: the job is {job.state}")
+        return FileResponse(path, media_type="image/png")
+
+    @app.get("/jobs/{job_id}/people.json", tags=["files"], dependencies=[Guard])
+    def job_people(job_id: str) -> dict[str, Any]:
+        """The ``people`` record's index (docs/materials.md): ids, frames present, chosen performer."""
+        job = get_job(job_id)
+        path = materials_file(config.jobs_dir / job.id, job, PEOPLE_JSON)
+        if path is None:
+            raise HTTPException(409, f"the people record is not ready: the job is {job.state}")
+        return json.loads(path.read_text())
 
     @app.delete("/jobs/{job_id}", tags=["jobs"], dependencies=[Guard])
     def delete_job(job_id: str) -> dict[str, Any]:
@@ -290,13 +315,14 @@ def receive_cast(
         staged.rename(folder / f"cast_{person}{check_image(staged, what)}")
 
 
-def materials_preview(folder: Path, job: Job) -> Path | None:
-    """The materials folder's ``preview.mp4``, once a complete folder (``meta.json``) exists."""
+def materials_file(folder: Path, job: Job, name: str) -> Path | None:
+    """A file of the job's materials folder (``preview.mp4``, ``people.png``...), once a complete
+    folder (``meta.json``) exists."""
     if job.result and job.result.get("materials"):
-        candidate = Path(job.result["materials"]) / "preview.mp4"
+        candidate = Path(job.result["materials"]) / name
         if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
             return candidate
     for meta in sorted((folder / "work").glob("**/meta.json")):
-        if (meta.parent / "preview.mp4").is_file():
-            return meta.parent / "preview.mp4"
+        if (meta.parent / name).is_file():
+            return meta.parent / name
     return None

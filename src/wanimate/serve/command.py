@@ -42,6 +42,10 @@ def serve_command(
     weights: list[str] = typer.Option(
         list(DEFAULT_WEIGHTS), "--weights", help="Weights clients may ask for (repeat); never arbitrary paths."
     ),
+    ray: str | None = typer.Option(
+        None, "--ray", help="Run the jobs on this Ray cluster (auto or HOST:PORT) instead of the local worker."
+    ),
+    gpus_per_job: int = typer.Option(1, help="With --ray: GPUs per job (0: the cluster's CPUs)."),
 ) -> None:
     """Serve the REST API, the browser page (/) and the OpenAPI docs (/docs), with a worker process."""
     _need_extra()
@@ -63,8 +67,14 @@ def serve_command(
         rate_burst=max(1, int(rate * 10)),
         submit_per_s=submit_rate,
         allowed_weights=tuple(weights),
+        ray_address=ray,
+        gpus_per_job=gpus_per_job,
     )
     config.validate()
+    if ray is not None:
+        from wanimate.batch.cluster import need_ray
+
+        need_ray()
     serve(config)
 
 

@@ -38,7 +38,8 @@ class ServeConfig:
     (and ``auto``, which may pick Wan) take one of ``gpu_jobs`` slots, by default one per
     visible GPU (one in total on a CPU-only machine). ``runner`` names the function a
     job calls as ``module:function``; it is ``wanimate.run:run`` except in tests that
-    exercise the queue itself.
+    exercise the queue itself. ``ray_address`` sends every job to that Ray cluster
+    instead (``gpus_per_job`` GPUs each; 0 runs them on the cluster's CPUs).
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +61,8 @@ class ServeConfig:
     poll_s: float = 0.1
     allowed_weights: tuple[str, ...] = ("Wan-AI/Wan2.2-Animate-14B", "random:tiny")
     runner: str = "wanimate.run:run"
+    ray_address: str | None = None
+    gpus_per_job: int = 1
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -99,6 +102,8 @@ class ServeConfig:
                 raise WanimateError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.gpu_jobs is not None and self.gpu_jobs < 1:
             raise WanimateError(f"gpu_jobs must be at least 1 (or unset for one per GPU), not {self.gpu_jobs}")
+        if self.gpus_per_job < 0:
+            raise WanimateError(f"gpus_per_job must be at least 0, not {self.gpus_per_job}")
         if self.retention_s <= 0:
             raise WanimateError(f"retention must be positive, not {self.retention_s}")
 

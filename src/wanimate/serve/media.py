@@ -13,8 +13,9 @@ import warnings
 from pathlib import Path
 from typing import BinaryIO
 
+from wanimate.image import MAX_IMAGE_PIXELS
+
 IMAGE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF"}
-MAX_IMAGE_PIXELS = 64_000_000
 CHUNK = 1024 * 1024
 
 
@@ -52,7 +53,11 @@ def check_image(path: Path, what: str = "character image") -> str:
                 if fmt not in IMAGE_FORMATS:
                     raise MediaError(415, f"the {what} is a {fmt or 'unknown'} file; send PNG, JPEG, WebP, BMP or TIFF")
                 if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise MediaError(413, f"the {what} has too many pixels ({image.width}x{image.height})")
+                    raise MediaError(
+                        413,
+                        f"the {what} has too many pixels ({image.width}x{image.height}; the limit is "
+                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels)",
+                    )
                 image.load()
     except UnidentifiedImageError:
         raise MediaError(415, f"the {what} is not an image (PNG, JPEG, WebP, BMP or TIFF)") from None

@@ -44,7 +44,7 @@ class JobPage(BaseModel):
 
 def job_view(job: Job) -> JobView:
     base = f"/jobs/{job.id}"
-    links = {"self": base, "events": f"{base}/events", "materials": f"{base}/materials"}
+    links = {"self": base, "events": f"{base}/events", "materials": f"{base}/materials", "people": f"{base}/people"}
     if job.state == "done":
         links |= {"result": f"{base}/result", "preview": f"{base}/preview"}
     progress = Progress(**job.progress) if job.progress else Progress()

@@ -7,6 +7,7 @@ preprocessing options are a fixed, bounded subset.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,7 +22,9 @@ class PreprocessOptions(BaseModel):
     fps: float | None = Field(None, gt=0, le=120, description="Resample the driving video; null keeps its rate.")
     area: tuple[int, int] = Field((1280, 720), description="Target pixel area as width, height (aspect is kept).")
     retarget: bool = Field(True, description="Rescale the driver's bones to the character (animate mode).")
-    person: Literal["auto"] | int = Field("auto", description="Which person drives: auto or 0 = leftmost.")
+    person: Literal["auto"] | int = Field(
+        "auto", description="Which person drives: auto, or an id of the people sheet (GET /jobs/{id}/people)."
+    )
 
     @field_validator("area")
     @classmethod
@@ -112,6 +115,7 @@ class JobOptions(BaseModel):
             "backend": self.backend,
             "weights": self.weights,
             "settings": settings,
+            "overwrite": True,  # the job's own folder: a resumed attempt replaces what a killed one left
             "preprocess_options": {**self.preprocess.model_dump(), "preview": True},
         }
         if self.cast:
@@ -119,7 +123,27 @@ class JobOptions(BaseModel):
 
             pre = self.preprocess
             kwargs["cast_options"] = CastOptions(
-                background=self.background, order=self.cast_order, retarget=pre.retarget, fps=pre.fps, area=pre.area
+                background=self.background,
+                order=self.cast_order,
+                retarget=pre.retarget,
+                fps=pre.fps,
+                area=pre.area,
             )
             kwargs["weights"] = None if self.weights == DEFAULT_WEIGHTS and self.mode == "animate" else self.weights
         return kwargs
+
+    def check_size(self, image: Path, video: Path) -> None:
+        """A Wan job whose frames the chosen model cannot place fails now, not after preprocessing."""
+        if self.backend != "wan":
+            return  # the preview renders any size; ``auto`` is checked by ``run`` once it has chosen
+        from wanimate.image import image_size
+        from wanimate.models.limits import known_limits
+        from wanimate.preprocess.sizing import output_size
+        from wanimate.video import probe_video
+
+        limits = known_limits(self.weights)
+        if limits is None:
+            return
+        info = probe_video(video)
+        width, height = output_size(self.mode, image_size(image), (info.width, info.height), self.preprocess.area)
+        limits.check(width, height, self.segment_frames)

@@ -30,6 +30,7 @@ from wanimate.serve.config import ServeConfig
 from wanimate.serve.options import JobOptions
 from wanimate.serve.progress import JobCancelled, ProgressRecorder, WorkerStopping
 from wanimate.serve.store import Job, JobStore
+from wanimate.workdir import remove_stale_staging
 
 log = logging.getLogger("wanimate.serve.worker")
 SWEEP_EVERY_S = 30.0
@@ -51,6 +52,21 @@ def find_input(folder: Path, stem: str) -> Path:
     return matches[0]
 
 
+def remove_staging(folder: Path) -> None:
+    """Delete what a killed attempt was half-way writing in a job's folder; finished work stays.
+
+    The result and comparison videos are written through hidden ``.*.partial`` files, uploads
+    through ``*.upload`` ones; in the work folder, the materials being built and a segment being
+    saved.
+    """
+    for leftover in [*folder.glob(".*.partial"), *(folder / "inputs").glob("*.upload")]:
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    remove_stale_staging(folder / "work")
+
+
 def gpu_count() -> int:
     import torch
 
@@ -61,10 +77,16 @@ class Worker:
     def __init__(self, config: ServeConfig, runner: Callable[..., Any] | None = None) -> None:
         self.config = config
         self.store = JobStore(config.database)
-        self.runner = runner or load_runner(config.runner)
         self.stopping = threading.Event()
         self.gpus = gpu_count()
         slots = config.gpu_jobs if config.gpu_jobs is not None else max(1, self.gpus)
+        if runner is None and config.ray_address is not None:
+            from wanimate.serve.ray_runner import RayRunner
+
+            runner = RayRunner(config.ray_address, config.gpus_per_job)
+            self.gpus = 0  # devices are the cluster's to assign
+            slots = config.gpu_jobs if config.gpu_jobs is not None else runner.slots()
+        self.runner = runner or load_runner(config.runner)
         self.gpu_slots: list[threading.Thread | None] = [None] * slots
         self.cpu_slots: list[threading.Thread | None] = [None] * config.cpu_jobs
         self._lock_file: TextIO | None = None
@@ -86,6 +108,8 @@ class Worker:
             requeued = self.store.requeue_running()
             if requeued:
                 log.warning("resuming %d job(s) interrupted by a previous worker", len(requeued))
+            for job_id in requeued:
+                remove_staging(workspace(self.config, job_id))
             last_sweep = 0.0
             while not self.stopping.is_set():
                 if parent_pid is not None and os.getppid() != parent_pid:

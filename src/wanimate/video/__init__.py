@@ -1,5 +1,6 @@
 """Streaming video I/O on PyAV: frames in, frames out, audio carried along (docs/video.md)."""
 
+from wanimate.video.audio import audio_to_carry
 from wanimate.video.frames import FrameSequenceWriter, save_frames
 from wanimate.video.reader import AudioInfo, VideoInfo, count_frames, iter_frames, probe_video, scaled_size
 from wanimate.video.timing import fps_fraction
@@ -10,6 +11,7 @@ __all__ = [
     "FrameSequenceWriter",
     "VideoInfo",
     "VideoWriter",
+    "audio_to_carry",
     "count_frames",
     "fps_fraction",
     "iter_frames",

@@ -14,6 +14,7 @@ encoded as AAC.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +34,31 @@ AAC_BIT_RATE = 192_000
 
 class AudioUnavailable(Exception):
     """The audio source cannot be used; the video is written without audio."""
+
+
+def audio_to_carry(source: AudioSource | None) -> AudioSource | None:
+    """``source`` when its file is still there with an audio track; otherwise ``None``, with a warning now.
+
+    Checked before a video is made, so a moved driving video is said at the start of a long run,
+    not discovered at its end.
+    """
+    if source is None:
+        return None
+    path = Path(source.path)
+    reason = None
+    if not path.is_file():
+        reason = f"{path} is no longer there"
+    else:
+        try:
+            with av.open(str(path), metadata_errors="replace") as container:
+                if not [s for s in container.streams.audio if not is_attached_picture(s)]:
+                    reason = f"{path} has no audio track"
+        except av.error.FFmpegError as exc:
+            reason = f"{path} cannot be read ({exc})"
+    if reason is None:
+        return source
+    logging.getLogger("wanimate").warning("the output is written without the driving video's audio: %s", reason)
+    return None
 
 
 class AudioFeed:

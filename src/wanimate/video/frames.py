@@ -7,12 +7,15 @@ renamed, so an interrupted run leaves only whole images and rerunning overwrites
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from wanimate.paths import temp_sibling
 
 PATTERN = "{:06d}.png"
 
@@ -22,8 +25,9 @@ class FrameSequenceWriter:
 
     def __init__(self, directory: str | Path, start: int = 0, compress_level: int = 1) -> None:
         self.directory = Path(directory)
+        self._created = not self.directory.exists()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.next_index = start
+        self.start = self.next_index = start
         self.compress_level = compress_level
 
     def write(self, frame: np.ndarray) -> Path:
@@ -31,7 +35,7 @@ class FrameSequenceWriter:
         if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
             raise ValueError(f"expected a uint8 (H, W[, 3]) frame, got {frame.dtype} {frame.shape}")
         target = self.directory / PATTERN.format(self.next_index)
-        tmp = target.with_name(f".{target.name}.partial")
+        tmp = temp_sibling(target)
         try:
             Image.fromarray(np.ascontiguousarray(frame)).save(tmp, format="PNG", compress_level=self.compress_level)
             os.replace(tmp, target)
@@ -40,6 +44,14 @@ class FrameSequenceWriter:
             raise
         self.next_index += 1
         return target
+
+    def discard(self) -> None:
+        """Delete the frames this writer wrote (and its folder, if it made it and it is empty again)."""
+        for index in range(self.start, self.next_index):
+            (self.directory / PATTERN.format(index)).unlink(missing_ok=True)
+        if self._created:
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
 
 
 def save_frames(frames: Iterable[np.ndarray], directory: str | Path, start: int = 0) -> int:

@@ -75,11 +75,23 @@ def _codec_label(path: Path, index: int) -> str:
     return "unknown"
 
 
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+            return False
+        text = head[: exc.start].decode("utf-8")
+    return bool(text) and all(ch.isprintable() or ch in "\r\n\t" for ch in text)
+
+
 def _unreadable(path: Path, exc: Exception) -> WanimateError:
     with path.open("rb") as handle:
-        head = handle.read(12)
+        head = handle.read(512)
     if not head:
         return WanimateError(f"{path} is empty (0 bytes); export or copy the video again")
+    if _looks_like_text(head):
+        return WanimateError(f"{path} is a text file, not a video; give an .mp4, .mov, .mkv or .webm")
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
         return WanimateError(
             f"{path} looks like an MP4/MOV but cannot be read: it is probably truncated (an unfinished "

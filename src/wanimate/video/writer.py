@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
+from wanimate.paths import make_parents, remove_empty, temp_sibling
 from wanimate.video.audio import AudioFeed, AudioUnavailable
 from wanimate.video.timing import fps_fraction
 
@@ -34,9 +35,8 @@ _LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 
 
 def partial_path(path: str | Path) -> Path:
-    """The hidden temporary file a write to ``path`` goes through."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial")
+    """The hidden temporary file a write to ``path`` goes through (within the 255-byte name limit)."""
+    return temp_sibling(path)
 
 
 class VideoWriter:
@@ -73,7 +73,7 @@ class VideoWriter:
         self.audio_source = audio
         self.audio_warning: str | None = None
         self.frames_written = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._created = make_parents(self.path)  # removed again if nothing gets written
         self._tmp = partial_path(self.path)
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
@@ -94,7 +94,7 @@ class VideoWriter:
             self._container.start_encoding()  # opens the audio encoder now, while we can still back out
         except Exception as exc:  # any audio failure costs the audio, never the video
             self._warn(str(exc))
-            self.abort()
+            self._drop()
             self._start_container()
 
     def _start_container(self) -> None:
@@ -157,6 +157,7 @@ class VideoWriter:
     def close(self) -> Path:
         """Finish the file and move it into place; returns the target path."""
         if self._container is None:
+            remove_empty(self._created)
             raise ValueError(f"no frames were written to {self.path}")
         assert self._stream is not None
         try:
@@ -168,14 +169,18 @@ class VideoWriter:
                 self._audio = None
             self._container.close()
             self._container = None
+            os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
-        os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
         """Drop everything written so far; the target path is left as it was."""
+        self._drop()
+        remove_empty(self._created)
+
+    def _drop(self) -> None:
         if self._audio is not None:
             self._audio.close()
             self._audio = None

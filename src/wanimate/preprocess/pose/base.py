@@ -21,12 +21,18 @@ class PersonPose:
 
     ``keypoints`` is ``(133, 3)`` float32 (x, y, score) in pixels of the frame that was given;
     a score of 0 means the point is missing. ``bbox`` is x0, y0, x1, y1 in pixels and ``score``
-    is the backend's confidence that this is a person at all.
+    is the backend's confidence that this is a person at all. ``appearance`` (see
+    :mod:`wanimate.preprocess.appearance`) is filled in by backends that see the person's
+    silhouette, and lets the tracker re-identify them after an exit or an occlusion.
+    ``track`` is set by backends that follow each person from frame to frame: the same number
+    in consecutive frames is the same person as far as the backend could tell.
     """
 
     keypoints: np.ndarray
     bbox: np.ndarray
     score: float
+    appearance: np.ndarray | None = None
+    track: int | None = None  # the backend's own follow number, when it follows people frame to frame
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, np.float32).reshape(NUM_KEYPOINTS, 3)

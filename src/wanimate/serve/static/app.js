@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 10;
-const state = { job: null, offset: 0, stream: null, urls: {}, materialsTried: 0 };
+const state = { job: null, offset: 0, stream: null, urls: {}, materialsTried: 0, peopleTried: 0 };
 
 function token() { return localStorage.getItem("wanimate-token") || ""; }
 function headers() { return token() ? { Authorization: `Bearer ${token()}` } : {}; }
@@ -61,6 +61,17 @@ async function tryMaterials(job) {
   try { await showVideo("materials", job.links.materials); } catch (e) { /* not ready yet */ }
 }
 
+async function tryPeople(job) {
+  if (state.urls.people || job.state === "queued" || state.peopleTried > 40) return;
+  state.peopleTried += 1;
+  try {
+    const url = URL.createObjectURL(await (await api(job.links.people)).blob());
+    state.urls.people = url;
+    $("people").src = url;
+    $("people-fig").hidden = false;
+  } catch (e) { /* not ready yet */ }
+}
+
 function render(job) {
   if (job.id !== state.job) return;
   $("job-card").hidden = false;
@@ -72,6 +83,7 @@ function render(job) {
   $("job-error").textContent = job.error || "";
   $("cancel").textContent = ["done", "failed", "cancelled"].includes(job.state) ? "Delete" : "Cancel and delete";
   tryMaterials(job);
+  tryPeople(job);
   if (job.state === "done") {
     showVideo("result", job.links.result).catch((e) => { $("job-error").textContent = e.message; });
     showVideo("compare", job.links.preview).catch(() => {});
@@ -83,8 +95,9 @@ async function follow(id) {
   for (const url of Object.values(state.urls)) URL.revokeObjectURL(url);
   state.urls = {};
   state.materialsTried = 0;
+  state.peopleTried = 0;
   state.job = id;
-  for (const name of ["materials", "result", "compare"]) { $(`${name}-fig`).hidden = true; $(name).removeAttribute("src"); }
+  for (const name of ["materials", "result", "compare", "people"]) { $(`${name}-fig`).hidden = true; $(name).removeAttribute("src"); }
   const controller = new AbortController();
   state.stream = controller;
   try {
