@@ -22,10 +22,10 @@ def batch_command(
     from wanimate.batch.jobs import read_jobs
     from wanimate.batch.progress import BatchDisplay
     from wanimate.batch.runner import run_batch
-    from wanimate.preprocess.command import native_stderr_silenced
+    from wanimate.native_logs import quiet_native_logs
 
     jobs = read_jobs(jobs_file, weights=weights)
-    with native_stderr_silenced(), BatchDisplay([job.name for job in jobs]) as display:
+    with quiet_native_logs(), BatchDisplay([job.name for job in jobs]) as display:
         statuses = run_batch(
             jobs, ray=ray, gpus_per_job=gpus_per_job, max_retries=max_retries, on_update=display.update
         )
