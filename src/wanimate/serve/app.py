@@ -30,6 +30,7 @@ from wanimate.serve.config import ServeConfig
 from wanimate.serve.media import MediaError, check_image, check_video, confined_path, copy_checked, save_upload
 from wanimate.serve.models import JobPage, JobView, job_view
 from wanimate.serve.options import JobOptions
+from wanimate.serve.people import people_router
 from wanimate.serve.security import BodyLimit, RateLimiter, token_matches
 from wanimate.serve.store import STATES, Job, JobStore
 from wanimate.serve.supervisor import WorkerSupervisor
@@ -251,6 +252,8 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
             shutil.rmtree(config.jobs_dir / job.id, ignore_errors=True)
         # A running job stops at its next progress event; the worker then removes its files.
         return {"id": job.id, "deleted": False, "cancelling": outcome != "cancelled"}
+
+    app.include_router(people_router(config, Guard))
 
     static = resources.files("wanimate.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
