@@ -67,6 +67,10 @@ def test_cast_request_forms_and_ids_cast_twice():
     with pytest.raises(WanimateError, match="--cast must be ID=IMAGE"):
         parse_cast_option("knight.png")
     assert len(CastRequest()) == 0
+    from PIL import Image
+
+    examples = cast_request(["0=example:hopper", "2=example:astronaut"]).images  # the README's cast
+    assert [Image.open(image).size for image in examples] == [(512, 600), (512, 512)]
 
 
 def test_cast_model_per_mode_and_limits():
