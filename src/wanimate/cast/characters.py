@@ -43,6 +43,7 @@ def load_cast_characters(images: list[Path], *, backend: str = "mediapipe") -> l
     The figure is found exactly as the one-character path finds the character (preprocessing's
     reference pose: a fresh still-image detector per image, the largest confident person).
     """
+    from wanimate.native_logs import quiet_native_logs
     from wanimate.preprocess.pipeline import _reference_pose
     from wanimate.preprocess.reference import load_character
     from wanimate.preprocess.settings import Settings
@@ -52,9 +53,10 @@ def load_cast_characters(images: list[Path], *, backend: str = "mediapipe") -> l
     out = []
     for image in images:
         pixels = load_character(image).pixels
-        keypoints = np.asarray(_reference_pose(pixels, settings, image), np.float32)
-        confident = int((body20(keypoints)[:, 2] >= 0.5).sum())
-        alpha = character_matte(pixels, keypoints) if confident >= MIN_BODY_POINTS else None
+        with quiet_native_logs():  # MediaPipe's graphs log to fd 2 as they start
+            keypoints = np.asarray(_reference_pose(pixels, settings, image), np.float32)
+            confident = int((body20(keypoints)[:, 2] >= 0.5).sum())
+            alpha = character_matte(pixels, keypoints) if confident >= MIN_BODY_POINTS else None
         if alpha is None or (alpha > 0.5).mean() < MIN_MATTE_SHARE:
             raise WanimateError(
                 f"no figure found in the cast image {image}; use an image that shows the character's body "
