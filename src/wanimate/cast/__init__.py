@@ -4,8 +4,9 @@ Animate mode composes one reference frame from the separate character images and
 replace mode runs Wan2.2-Animate-14B once per cast person, each pass on the previous one's output.
 The CPU preview renders either. Stages: the cast asked for (:mod:`~wanimate.cast.spec`), the
 character cut-outs (:mod:`~wanimate.cast.characters`), the composed reference
-(:mod:`~wanimate.cast.compose`), the cast folder (:mod:`~wanimate.cast.build`,
-:mod:`~wanimate.cast.folder`) and replace mode's passes (:mod:`~wanimate.cast.replace`).
+(:mod:`~wanimate.cast.compose`), the tracking (:mod:`~wanimate.cast.track`), the cast folder
+(:mod:`~wanimate.cast.build`, :mod:`~wanimate.cast.folder`), replace mode's passes
+(:mod:`~wanimate.cast.replace`) and ``run --cast`` (:mod:`~wanimate.cast.run`, :mod:`~wanimate.cast.runner`).
 """
 
 from wanimate.cast.folder import CastFolder, is_cast_folder, load_cast

@@ -1,11 +1,11 @@
-"""``run`` with a cast: check the cast, track everyone, write the cast folder, then render it.
+"""The cast's stages for ``run`` and ``preprocess``: its options, its checks, its folder, its render.
 
 Everything that can be refused without the video is refused first (the model for the mode, the
 number of characters, an id cast twice, a checkpoint too small, an image with no figure), then the
 video is tracked once (cached in the work folder), the cast is checked against the people found,
 and the cast folder is written (cached under a key of every input). Rendering is the preview, or
-the model for the mode: MultiAnimate on the composed reference (animate) or one Wan2.2-Animate pass
-per person (replace).
+the model for the mode: MultiAnimate on the composed reference (animate, through ``run_generation``)
+or one Wan2.2-Animate pass per person (replace). ``run``'s path checks are in :mod:`wanimate.cast.runner`.
 """
 
 from __future__ import annotations
