@@ -55,6 +55,8 @@ def test_cast_picker_lists_the_people_and_runs_a_cast(astronaut_image, tmp_path)
                 polling=200,
             )
             assert page.text_content("#job-state") == "done"
+            page.wait_for_selector("#people-fig", state="visible", timeout=30_000)  # the job's own sheet
+            assert page.text_content("#people-caption").endswith("the cast plays ids 1, 3")
             (job,) = JobStore(config.database).page(limit=5, offset=0)[0]
             assert job.options["cast"] == [1, 3] and job.options["backend"] == "preview"
             assert not errors, errors

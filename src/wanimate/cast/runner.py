@@ -66,6 +66,8 @@ def run_cast(
     if backend not in BACKENDS:
         raise WanimateError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     options = cast_options or CastOptions()
+    if mode == "animate" and weights == DEFAULT_WEIGHTS:
+        weights = None  # Wan2.2-Animate-14B is the default of one character; MultiAnimate has its own base
     used_weights = weights or (DEFAULT_BASE if mode == "animate" else DEFAULT_WEIGHTS)
     chosen = choose_backend(backend, used_weights, settings.device)
     request = check_cast(cast, mode=mode, model=model, adapter=adapter if chosen == "wan" else "auto", options=options)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from wanimate.generate.settings import DEFAULT_WEIGHTS
+
 
 def run_command(
     image: list[str] | None = typer.Option(
@@ -18,10 +20,10 @@ def run_command(
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4 file."),
     mode: str = typer.Option("animate", help="animate (character moves in its own scene) or replace."),
     backend: str = typer.Option("auto", help="auto, wan (the model) or preview (CPU renderer, no weights)."),
-    weights: str | None = typer.Option(
-        None,
-        help="Weights: hub id, folder, single file, random:tiny (default: Wan-AI/Wan2.2-Animate-14B; an "
-        "animate-mode cast: the Wan2.1-I2V base).",
+    weights: str = typer.Option(
+        DEFAULT_WEIGHTS,
+        help="Weights: hub id, folder, single file, random:tiny (an animate-mode cast runs MultiAnimate on the "
+        "Wan2.1-I2V base, Wan-AI/Wan2.1-I2V-14B-720P, unless another is given).",
     ),
     cast: list[str] | None = typer.Option(
         None, "--cast", help="Cast: ID=IMAGE, the character that plays person ID (ids from `wanimate people`); repeat."

@@ -68,6 +68,9 @@ async function tryPeople(job) {
     const url = URL.createObjectURL(await (await api(job.links.people)).blob());
     state.urls.people = url;
     $("people").src = url;
+    $("people-caption").innerHTML = job.options.cast
+      ? `People tracked: the cast plays ids ${job.options.cast.join(", ")}`
+      : "People tracked: choose one with the <code>person</code> option (its id)";
     $("people-fig").hidden = false;
   } catch (e) { /* not ready yet */ }
 }
