@@ -137,7 +137,7 @@ def test_a_killed_ray_worker_is_retried_and_resumes(ray_cluster, inputs, tmp_pat
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(run_batch(jobs, ray=ray_cluster, gpus_per_job=0)))
     thread.start()
-    segments = jobs[0].work / "generate" / "segments"
+    segments = jobs[0].work / "segments"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not list(segments.glob("*.safetensors")) and thread.is_alive():
         time.sleep(0.02)

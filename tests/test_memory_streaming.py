@@ -23,16 +23,19 @@ from wanimate.models.memory import weight_bytes
 from wanimate.models.random_weights import build_streamed_transformer
 
 PROBE = """
-import json, resource, sys
+import json, sys
 import diffusers, peft, torch, torchao.quantization
 from diffusers import WanAnimateTransformer3DModel
 from pathlib import Path
 from wanimate.models.loading import load_transformer
 from wanimate.models.memory import quantize_transformer, weight_bytes
 
-def rss():
+def status(field):
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+def rss():
+    return status("VmRSS")
 
 folder, how = Path(sys.argv[1]), sys.argv[2]
 torch.set_num_threads(1)
@@ -42,7 +45,9 @@ if how == "eager":
     quantize_transformer(model, "int8", torch.bfloat16)
 else:
     model, _ = load_transformer(folder, "diffusers", torch.bfloat16, torch.device("cpu"), "int8")
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss (a big pytest process would mask
+# both peaks), while the high-water mark belongs to this process's own memory since exec.
+peak = status("VmHWM")
 print(json.dumps({"peak_over_start": peak - before, "weights": weight_bytes(model)}))
 """
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from wanimate.cast.folder import CAST_ARRAYS, CAST_JSON, LABELS, LAYERS, SCENE
 from wanimate.errors import WanimateError
-from wanimate.materials.characters import PEOPLE_FILE, REF_POSE_FILE
+from wanimate.materials.characters import REF_POSE_FILE
 from wanimate.materials.folder import MATERIAL_FILES, META_NAME
-from wanimate.materials.people import PEOPLE_FACES, PEOPLE_JSON, PEOPLE_MASKS, PEOPLE_SHEET
+from wanimate.materials.people import PEOPLE_ARRAYS, PEOPLE_FACES, PEOPLE_JSON, PEOPLE_MASKS, PEOPLE_SHEET
 from wanimate.paths import fit_name, make_parents, output_folder, remove_empty, temp_sibling
 
 MARKER = ".wanimate-work"
@@ -63,9 +63,9 @@ MATERIALS_LAYOUT = Layout(
         "keypoints.npz",
         "preview.mp4",
         REF_POSE_FILE,  # MultiAnimate's N-character layout
-        PEOPLE_FILE,
         "src_mask_[0-9]*.mp4",
-        PEOPLE_JSON,  # the people record (docs/materials.md)
+        PEOPLE_JSON,  # the people record (materials/people.py)
+        PEOPLE_ARRAYS,
         PEOPLE_MASKS,
         PEOPLE_SHEET,
     ),

@@ -43,7 +43,6 @@ from wanimate.materials.folder import (
 from wanimate.video import iter_frames, probe_video
 
 REF_POSE_FILE = "src_ref_pose.png"
-PEOPLE_FILE = "people.npz"
 DEMO_SIZE = (832, 480)  # (W, H): the reference's fixed size
 DEMO_FPS = 15.0  # the reference saves its results at 15 fps
 DEMO_REF_POSE = "pose.jpg"

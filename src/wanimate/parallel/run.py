@@ -137,8 +137,11 @@ def load_on_host(job: RankJob, writer: bool) -> tuple[Any, Any]:
     return model, materials
 
 
-def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Path | None:
+def generate_rank(job: RankJob, progress: ProgressCallback | None = None, *, hold_work: bool = True) -> Path | None:
     """This process's part of a multi-rank generation; returns the output on rank 0, ``None`` elsewhere.
+
+    ``hold_work``: rank 0 locks the work folder itself (under ``torchrun``); spawned ranks run while
+    the process that spawned them holds it.
 
     Order: join the group → load on the host → drop what only rank 0 uses → shard/hook
     the transformer → place on this rank's device (inside the generator) → run.
@@ -177,7 +180,8 @@ def generate_rank(job: RankJob, progress: ProgressCallback | None = None) -> Pat
             folder = None
             if writer:  # rank 0 alone holds the work folder
                 stack.enter_context(os_faults())
-                stack.enter_context(request.work)
+                if hold_work:
+                    stack.enter_context(request.work)
                 folder = open_work(prepared, job.resume)
             done, state = resume_point(folder, total, prepared.settings, notify) if folder else (0, None)
             done = ranks.share_int(done)
@@ -222,7 +226,7 @@ def _spawned(index: int, world: int, port: int, job: RankJob, events: Any) -> No
     _die_with_parent()
     configure_logging()  # a spawned rank starts with fresh loggers: as quiet as the command that spawned it
     try:
-        generate_rank(job, progress=events.put if index == 0 else None)
+        generate_rank(job, progress=events.put if index == 0 else None, hold_work=False)
     except WanimateError as exc:
         events.put(("error", str(exc)))
         raise SystemExit(exc.exit_code) from None
@@ -236,27 +240,30 @@ def generate_parallel(job: RankJob, progress: ProgressCallback | None = None) ->
     """
     import torch.multiprocessing as mp
 
+    from wanimate.paths import os_faults
+
     world = job.parallel.gpus
     check_supported(job.settings)
-    job.request()  # bad paths and inputs are one line here, before any rank starts
-    context = mp.get_context("spawn")
-    events = context.SimpleQueue()
-    procs = mp.start_processes(
-        _spawned, args=(world, free_port(), job, events), nprocs=world, join=False, start_method="spawn"
-    )
-    error: list[str] = []
-    relay = _Relay(events, progress, error)
-    relay.start()
-    try:
-        while not procs.join(timeout=0.5):
-            pass
-    except mp.ProcessExitedException as exc:
-        relay.stop()  # drain first: a rank's own error line may still be in the queue
-        raise WanimateError(_died(exc, error, world)) from None
-    except mp.ProcessRaisedException as exc:
-        raise WanimateError(f"rank {exc.error_index} failed: {exc.msg.strip().splitlines()[-1]}") from None
-    finally:
-        relay.stop()
+    request = job.request()  # bad paths and inputs are one line here, before any rank starts
+    with os_faults(), request.work:  # held here for the ranks: a second command cannot take the folder meanwhile
+        context = mp.get_context("spawn")
+        events = context.SimpleQueue()
+        procs = mp.start_processes(
+            _spawned, args=(world, free_port(), job, events), nprocs=world, join=False, start_method="spawn"
+        )
+        error: list[str] = []
+        relay = _Relay(events, progress, error)
+        relay.start()
+        try:
+            while not procs.join(timeout=0.5):
+                pass
+        except mp.ProcessExitedException as exc:
+            relay.stop()  # drain first: a rank's own error line may still be in the queue
+            raise WanimateError(_died(exc, error, world)) from None
+        except mp.ProcessRaisedException as exc:
+            raise WanimateError(f"rank {exc.error_index} failed: {exc.msg.strip().splitlines()[-1]}") from None
+        finally:
+            relay.stop()
     return job.output
 
 

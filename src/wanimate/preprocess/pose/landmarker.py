@@ -12,11 +12,15 @@ mediapipe's own registered subgraphs (the ones its Holistic graph is made of):
   region. Its presence score (threshold 0.5) is also what rejects the detector's false alarms.
 * ``SelfieSegmentationCpu`` (general model) on the region's pixels: the people in it, for each
   person's silhouette (their box and appearance, :mod:`wanimate.preprocess.pose.silhouettes`).
+  It is fed the region subsampled to the resolution the silhouette is worked at (``Job.small``):
+  the model sees 256x256 anyway, and a mask the size of a large region would only be
+  upsampled by mediapipe and subsampled again here.
   The pose model's own segmentation is not used: it paints the hips and legs the pose model
   invents below someone seen from the chest up, where selfie segmentation follows the pixels.
 * ``FaceLandmarksFromPoseCpu``: the face mesh on the face region the pose gives.
 * ``HandLandmarksLeftAndRightCpu``: the hands from the pose's wrists, behind a gate: a hand of a
-  person under :data:`HANDS_MIN_HEIGHT` px is a few pixels wide, where the hand model only adds cost.
+  person under :data:`HANDS_MIN_HEIGHT` px is a few pixels wide, where the hand model only adds cost
+  (the caller also closes it for someone whose hands it has not been finding, ``Job.hands``).
 
 Regions follow mediapipe's own convention (``AlignmentPointsRectsCalculator`` then
 ``RectTransformationCalculator``): centred on the hip centre, rotated so the hip-to-circle axis
@@ -40,6 +44,7 @@ _GRAPH = r"""
 input_stream: "IMAGE:image"
 input_stream: "ROI:roi"
 input_stream: "HANDS:hands"
+input_stream: "SEG_IMAGE:seg_image"
 output_stream: "POSE:pose_landmarks"
 node {
   calculator: "PoseLandmarkByRoiCpu"
@@ -53,7 +58,7 @@ node {
 node {
   calculator: "SelfieSegmentationCpu"
   input_side_packet: "MODEL_SELECTION:selfie_model"
-  input_stream: "IMAGE:image"
+  input_stream: "IMAGE:seg_image"
   output_stream: "SEGMENTATION_MASK:segmentation_mask"
 }
 node {
@@ -139,6 +144,8 @@ class Job:
     offset: tuple[int, int]  # frame pixel of image[0, 0]
     roi: Roi  # frame pixels
     hands: bool
+    small: np.ndarray  # image[::scale, ::scale], contiguous: what segmentation sees
+    scale: int = 1
 
 
 @dataclass
@@ -147,7 +154,7 @@ class Landmarks:
 
     result: SimpleNamespace  # pose_landmarks, face_landmarks, left/right_hand_landmarks (protos or None)
     aux: np.ndarray  # (2, 2) hip centre and body-circle point, frame pixels
-    mask: np.ndarray | None  # (h, w) float32 silhouette over the job's image
+    mask: np.ndarray | None  # float32 silhouette over the job's ``small`` image
 
 
 class Landmarker:
@@ -204,6 +211,8 @@ class Landmarker:
             self._graph.add_packet_to_input_stream("image", frame.at(self._time))
             self._graph.add_packet_to_input_stream("roi", mp.packet_creator.create_proto(rect).at(self._time))
             self._graph.add_packet_to_input_stream("hands", mp.packet_creator.create_bool(job.hands).at(self._time))
+            small = mp.packet_creator.create_image_frame(image_format=mp.ImageFormat.SRGB, data=job.small)
+            self._graph.add_packet_to_input_stream("seg_image", small.at(self._time))
             self._pending.append((self._time, job))
         self.runs += len(jobs)
 
@@ -230,9 +239,7 @@ class Landmarker:
                         right_hand_landmarks=protos.get("right_hand_landmarks"),
                     ),
                     aux=aux + np.asarray(job.offset, np.float32),
-                    mask=None
-                    if mask is None
-                    else np.array(getter.get_image_frame(mask).numpy_view(), np.float32).squeeze(),
+                    mask=None if mask is None else np.array(getter.get_image_frame(mask).numpy_view()).squeeze(),
                 )
             )
         self._pending = []

@@ -32,6 +32,7 @@ import numpy as np
 
 from wanimate.native_logs import quiet_native_logs
 from wanimate.preprocess.appearance import distance
+from wanimate.preprocess.keypoints import LEFT_HAND, RIGHT_HAND
 from wanimate.preprocess.pose.base import PersonPose, check_frame
 from wanimate.preprocess.pose.blobs import BlobSearch
 from wanimate.preprocess.pose.detector import Window, box_iou
@@ -45,7 +46,7 @@ from wanimate.preprocess.pose.finders import (
 )
 from wanimate.preprocess.pose.landmarker import HANDS_MIN_HEIGHT, ROI_SCALE, Job, Landmarker, Landmarks, Roi
 from wanimate.preprocess.pose.mediapipe_mapping import holistic_to_coco, person_from_keypoints
-from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate
+from wanimate.preprocess.pose.silhouettes import Seen, seen_from, separate, work_scale
 
 # Follow numbers are unique in the process, so that backends working side by side on blocks of
 # one clip (pose_pool) never hand the tracker the same number for two people.
@@ -59,6 +60,7 @@ MAX_BLOB_SEARCHES = 2  # lost people looked for by silhouette in one frame
 MAX_AXIS_SIDE = 4.0  # see next_roi: the largest axis region, in sides of the box of what the model is sure of
 BUST_SIDE = 2.0  # the region around someone whose axis region is larger, in sides of that box
 RETRY_SIDE = 2.0  # the second look at someone missed, in sides of their last box
+HANDS_RETRY = 4  # see _Followed.wants_hands
 
 
 @dataclass(eq=False)
@@ -73,20 +75,36 @@ class _Followed:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame, see _step
     found_in: Roi | None = None  # the detector's region they were found in...
     found_at: np.ndarray | None = None  # ...and their box centre then
+    hands_found: bool = True  # the hand models found a hand of theirs in their last frame
+    fallback_first: int = 0  # see fallbacks
+
+    def wants_hands(self, frame: int) -> bool:
+        """Whether their region gets the hand models this frame: after a frame where a hand of theirs
+        was found, else every ``HANDS_RETRY``-th frame.
+
+        The two hands are about 40% of a region's cost, and for someone seen small, from behind or
+        with their hands hidden the model looks and finds nothing frame after frame (measured: a
+        hand in 3 of 125 regions on the four-people shot, none of 64 on the one-person close-up); a
+        hand that comes into view is then picked up at most ``HANDS_RETRY - 1`` frames late.
+        """
+        return self.hands_found or (frame + self.track) % HANDS_RETRY == 0
 
     def fallbacks(self) -> list[Roi]:
         """Regions to try when the model misses them in their tracked region: around their last box,
-        and the region they were found in, moved along with them since."""
+        and the region they were found in, moved along with them since; the one that found them the
+        last time they were missed first (each try is a landmark run)."""
         box = self.box + np.tile(self.velocity, 2)
         regions = [Roi.around_box(box, side=RETRY_SIDE * _longer_side(box))]
         if self.found_in is not None and self.found_at is not None:
             regions.append(self.found_in.moved((box[:2] + box[2:]) / 2 - self.found_at))
-        return regions
+        first = self.fallback_first % len(regions)
+        return regions[first:] + regions[:first]
 
     def update(self, person: PersonPose, roi: Roi) -> None:
         if person.bbox is not self.box:
             self.velocity = 0.6 * self.velocity + 0.4 * _step(self.keypoints, self.box, person)
         self.box, self.keypoints, self.roi = person.bbox, person.keypoints, roi
+        self.hands_found = bool(person.keypoints[LEFT_HAND.start : RIGHT_HAND.stop, 2].any())
         if person.appearance is not None:
             self.look = person.appearance if self.look is None else 0.8 * self.look + 0.2 * person.appearance
 
@@ -151,9 +169,11 @@ class MediaPipeBackend:
     def _expected(self, width: int, height: int) -> list[np.ndarray]:
         """One box per recently lost person where to look for them in this frame.
 
-        Where they would be now at their last speed comes first; the longer they are gone, the
-        less sure that is, so the frames that follow look a little further along and back along
+        Where they would be now at their last speed, every other frame; the longer they are gone,
+        the less sure that is, so the frames between look a little further along and back along
         their way, and where they were lost, in turn (someone who stopped behind an occluder).
+        One window a frame rather than both: each is a detector pass, and while someone stays
+        lost these passes were most of the detector's work (two a frame per person lost).
         """
         boxes = []
         for lost in sorted(self._lost, key=lambda item: -item.frame)[:MAX_RECOVERY_WINDOWS]:
@@ -163,15 +183,15 @@ class MediaPipeBackend:
             steps = int(spread // (0.6 * max(w, h))) if spread > 0 else 0
             offsets = [0.0] + [k * spread / max(steps, 1) for i in range(1, steps + 1) for k in (i, -i)]
             direction = lost.velocity / max(float(np.linalg.norm(lost.velocity)), 1e-6)
-            for pick in {0, 1 + gone % len(offsets)}:
-                if pick == len(offsets):
-                    boxes.append(lost.box.copy())
-                    continue
-                moved = lost.box + np.tile(lost.velocity * gone + direction * offsets[pick], 2)
-                # someone walking out is looked for at the border they left by (where they come back)
-                moved[[0, 2]] = np.clip(moved[0], -0.5 * w, width - 0.5 * w) + np.array([0, w])
-                moved[[1, 3]] = np.clip(moved[1], -0.5 * h, height - 0.5 * h) + np.array([0, h])
-                boxes.append(moved)
+            pick = 0 if gone % 2 else 1 + (gone // 2) % len(offsets)
+            if pick == len(offsets):
+                boxes.append(lost.box.copy())
+                continue
+            moved = lost.box + np.tile(lost.velocity * gone + direction * offsets[pick], 2)
+            # someone walking out is looked for at the border they left by (where they come back)
+            moved[[0, 2]] = np.clip(moved[0], -0.5 * w, width - 0.5 * w) + np.array([0, w])
+            moved[[1, 3]] = np.clip(moved[1], -0.5 * h, height - 0.5 * h) + np.array([0, h])
+            boxes.append(moved)
         return boxes
 
     def _blob_searches(self, width: int, height: int) -> list[tuple[Window, np.ndarray, np.ndarray]]:
@@ -186,13 +206,13 @@ class MediaPipeBackend:
                 searches.append((recovery_window(height, width, wide), lost.look, lost.box))
         return searches
 
-    def _job(self, frame: np.ndarray, roi: Roi, hide: list[np.ndarray]) -> Job:
+    def _job(self, frame: np.ndarray, roi: Roi, hide: list[np.ndarray], hands: bool = True) -> Job:
         """The region's pixels (a crop of the frame) with the heads of the people in ``hide`` painted out.
 
         The crop is cut at the frame border, not padded, as the frame itself is in mediapipe's own
         graphs (which, like this one, map a rotated region back exactly only in a square image;
         mediapipe logs a warning about it). Padding with black was tried: it made the model see
-        people in the padding.
+        people in the padding. ``hands``: whether the hand models may run (if the person is large enough).
         """
         h, w = frame.shape[:2]
         x0, y0, x1, y1 = roi.bounds(w, h)
@@ -203,7 +223,10 @@ class MediaPipeBackend:
             moved = keypoints.copy()
             moved[:, :2] -= (x0, y0)
             paint_head(image, moved)
-        return Job(image=image, offset=(x0, y0), roi=roi, hands=roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT)
+        scale = work_scale(image.shape)
+        small = np.ascontiguousarray(image[::scale, ::scale]) if scale > 1 else image
+        hands = hands and roi.side / ROI_SCALE >= HANDS_MIN_HEIGHT
+        return Job(image=image, offset=(x0, y0), roi=roi, hands=hands, small=small, scale=scale)
 
     def _heads_to_hide(self, me: _Followed, roi: Roi, width: int, height: int) -> list[np.ndarray]:
         """Keypoints (moved to now) of the other followed people whose head is in ``roi``, for ``me``.
@@ -240,7 +263,7 @@ class MediaPipeBackend:
             self._finder.start(frame, full=full, sweep=sweep, around=around)
         rois = [f.roi.moved(f.velocity) for f in self._followed]
         jobs = [
-            self._job(frame, roi, self._heads_to_hide(f, roi, w, h))
+            self._job(frame, roi, self._heads_to_hide(f, roi, w, h), f.wants_hands(self._frame_index))
             for f, roi in zip(self._followed, rois, strict=True)
         ]
         answers = self._landmarker.run(jobs)
@@ -278,12 +301,15 @@ class MediaPipeBackend:
                 regions = followed.fallbacks()
                 if answer is None and attempt < len(regions):
                     roi = regions[attempt]
-                    again.append((i, self._job(frame, roi, self._heads_to_hide(followed, roi, w, h))))
+                    hide = self._heads_to_hide(followed, roi, w, h)
+                    again.append((i, self._job(frame, roi, hide, followed.wants_hands(self._frame_index))))
             if not again:
                 break
             for (i, job), answer in zip(again, self._landmarker.run([job for _, job in again]), strict=True):
                 jobs[i], answers[i] = job, answer
                 retried.add(i)
+                if answer is not None:
+                    self._followed[i].fallback_first += attempt
         return retried
 
     def _keep_followed(
@@ -432,7 +458,7 @@ def _to_seen(answer: Landmarks, job: Job, width: int, height: int) -> Seen | Non
     jh, jw = job.image.shape[:2]
     kp = holistic_to_coco(answer.result, x0, y0, jw, jh)
     person = None if kp is None else person_from_keypoints(kp, width, height)
-    return None if person is None else seen_from(person, answer.mask, job.image, job.offset)
+    return None if person is None else seen_from(person, answer.mask, job.small, job.offset, job.scale)
 
 
 def next_roi(answer: Landmarks, person: PersonPose) -> Roi:

@@ -110,18 +110,22 @@ def silhouette_box(silhouette: np.ndarray, person: PersonPose, offset: tuple[int
     return box
 
 
-def seen_from(person: PersonPose, mask: np.ndarray | None, image: np.ndarray, offset: tuple[int, int]) -> Seen:
+def work_scale(shape: tuple[int, ...]) -> int:
+    """Frame pixels per pixel a region of ``shape`` is segmented and worked at (see :func:`seen_from`)."""
+    return max(1, -(-max(shape[:2]) // WORK_SIDE))
+
+
+def seen_from(
+    person: PersonPose, mask: np.ndarray | None, image: np.ndarray, offset: tuple[int, int], scale: int = 1
+) -> Seen:
     """A person and their silhouette in a region, box and appearance set from it.
 
-    A region over ``WORK_SIDE`` px is looked at every ``scale``-th pixel: the segmentation is
-    computed at 256x256 anyway, and the silhouette work in Python is the cost that grows with size.
+    ``image`` and ``mask`` are the region looked at every ``scale``-th pixel
+    (:func:`work_scale`): a region over ``WORK_SIDE`` px is reduced, since the segmentation is
+    computed at 256x256 anyway and the silhouette work in Python is the cost that grows with size.
     """
     region = sure_region(person.keypoints)
     person.bbox = region
-    scale = max(1, -(-max(image.shape[:2]) // WORK_SIDE))
-    if scale > 1:
-        image = np.ascontiguousarray(image[::scale, ::scale])
-        mask = None if mask is None else mask[::scale, ::scale]
     silhouette = None if mask is None else own_silhouette(mask > SURE_MASK, person.keypoints, offset, region, scale)
     seen = Seen(person, image, offset, silhouette, scale)
     seen.finish()
