@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from wanimate import options
 from wanimate.bench.command import GENERATE_FIXED
+from wanimate.cast.settings import CastSettings
 from wanimate.cli import app, main
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
@@ -69,11 +70,12 @@ def test_run_offers_the_union_of_preprocess_generate_parallel_and_renderer():
         *options.fields_of(PreprocessSettings),
         *options.fields_of(GenerateSettings),
         *options.fields_of(ParallelSettings),
+        *options.fields_of(CastSettings),
     ]
     assert set(flat) == {f.name for f in stages} | {"backend"}  # (run's CLI leaves out NOT_ON_RUN)
     assert len(flat) == len(stages) + 1  # no name is shared: a clash would have been refused
     assert flat["pose_backend"][0] == ("preprocess",) and flat["quantize"][0] == ("generate",)
-    assert flat["gpus"][0] == ("parallel",)
+    assert flat["gpus"][0] == ("parallel",) and flat["cast_order"][0] == ("cast",)
 
 
 def test_a_clash_between_nested_settings_is_a_definition_error():
@@ -117,7 +119,8 @@ def test_every_run_option_set_on_the_cli_reaches_run(monkeypatch, tmp_path):
         raise WanimateError("stop here")
 
     monkeypatch.setattr("wanimate.run.run", fake_run)
-    chosen = [f for f in options.cli_fields(RunSettings, NOT_ON_RUN) if f.name != "preset"]  # it rewrites steps
+    # preset rewrites steps; adapter is MultiAnimate's (a cast's: see the next test)
+    chosen = [f for f in options.cli_fields(RunSettings, NOT_ON_RUN) if f.name not in ("preset", "adapter")]
     argv = ["run", "--image", "i.png", "--video", "v.mp4", "-o", str(tmp_path / "o.mp4")]
     for f in chosen:
         argv += _other_text(f)
@@ -129,6 +132,30 @@ def test_every_run_option_set_on_the_cli_reaches_run(monkeypatch, tmp_path):
     unchanged = sorted(f.name for f in chosen if got[f.name] == defaults[f.name])
     assert not unchanged, unchanged
     assert got["area"] == (640, 480) and got["fps"] == 24.0 and got["person"] == 1 and got["pose_backend"] == "vitpose"
+
+
+def test_a_cast_run_takes_multianimate_defaults_and_its_options(monkeypatch, tmp_path):
+    """``run --cast`` in animate mode builds MultiAnimate's settings: its defaults, and ``--adapter``."""
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    seen = {}
+
+    def fake_run(image, video, output, settings, **kwargs):
+        seen.update(settings=settings, **kwargs)
+        raise WanimateError("stop here")
+
+    monkeypatch.setattr("wanimate.run.run", fake_run)
+    argv = ["run", "--cast", "0=a.png", "--cast", "1=b.png", "--video", "v.mp4", "-o", str(tmp_path / "o.mp4")]
+    with pytest.raises(SystemExit):
+        main([*argv, "--adapter", "multianimate-3", "--background", "neutral", "--cast-order", "id", "--seed", "3"])
+    settings = seen["settings"]
+    assert isinstance(settings.generate, MultiAnimateSettings) and seen["cast"] == ["0=a.png", "1=b.png"]
+    assert settings.generate.adapter == "multianimate-3" and settings.generate.seed == 3
+    assert settings.generate.steps == MultiAnimateSettings().steps  # not typed: MultiAnimate's default
+    assert (settings.cast.background, settings.cast.cast_order) == ("neutral", "id")
+    with pytest.raises(SystemExit):  # one character in replace mode: Wan2.2-Animate's settings
+        main([*argv, "--mode", "replace"])
+    assert type(seen["settings"].generate) is GenerateSettings
 
 
 def test_python_api_takes_option_names_and_refuses_unknown_ones():
@@ -171,7 +198,7 @@ def test_the_cli_says_the_same(tmp_path, capsys):
 def test_server_options_are_the_serve_marked_fields_with_their_defaults_and_bounds():
     schema = JobOptions.model_json_schema()["properties"]
     marked = {name: f for name, (_, f) in options.flat_options(RunSettings).items() if f.info.serve}
-    assert set(schema) == set(marked) | {"image_path", "video_path"}
+    assert set(schema) == set(marked) | {"image_path", "video_path", "cast"}
     for name, f in marked.items():
         default = SERVER_DEFAULTS.get(name, f.default)
         assert JobOptions.model_fields[name].default == default, name

@@ -120,7 +120,9 @@ def test_bad_uploads_get_a_clear_4xx(server, astronaut_image, clip, carphone_vid
 
 def test_body_over_the_total_limit_is_cut_off_with_413(server):
     config = server.app.state.config
-    huge = b"\0" * (config.max_image_bytes + config.max_video_bytes + 200_000)
+    from wanimate.cast.spec import MAX_CHARACTERS
+
+    huge = b"\0" * (MAX_CHARACTERS * config.max_image_bytes + config.max_video_bytes + 200_000)  # a full cast
     response = httpx.post(f"{server.url}/jobs", content=huge, headers={"content-type": "application/octet-stream"})
     assert response.status_code == 413
     assert "larger than" in response.json()["detail"]

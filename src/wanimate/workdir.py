@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from wanimate.cast.folder import CAST_ARRAYS, CAST_JSON, LABELS, LAYERS, SCENE
 from wanimate.errors import WanimateError
 from wanimate.materials.characters import REF_POSE_FILE
 from wanimate.materials.layout import KEYPOINTS_NAME, MATERIAL_FILES, META_NAME, STRIP_NAME
@@ -70,6 +71,31 @@ MATERIALS_LAYOUT = Layout(
     ),
     folders=((PEOPLE_FACES, Layout(files=("face_[0-9]*.mp4",))),),
 )
+# A cast folder (wanimate.cast.folder): materials files plus the cast's own.
+CAST_LAYOUT = Layout(
+    files=(
+        *MATERIALS_LAYOUT.files,
+        CAST_JSON,
+        CAST_ARRAYS,
+        SCENE,
+        LABELS,
+        "src_ref_[0-9]*.png",
+        "src_face_[0-9]*.mp4",
+    ),
+    folders=(*MATERIALS_LAYOUT.folders, (LAYERS, Layout(files=("background.png", "character_[0-9]*.png")))),
+)
+# A replace-mode cast's passes: per pass its one-character materials and its finished video.
+PASSES = "passes"
+PASSES_LAYOUT = Layout(
+    folders=(
+        (
+            "pass-*-person-*",
+            Layout(
+                files=("generated.mp4",), folders=(("materials", MATERIALS_LAYOUT), (".materials.*", MATERIALS_LAYOUT))
+            ),
+        ),
+    )
+)
 FRAMES_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9][0-9].png",))  # generate --save-frames
 SEGMENTS_LAYOUT = Layout(files=("[0-9][0-9][0-9][0-9][0-9].safetensors",))
 WORK_LAYOUT = Layout(
@@ -79,6 +105,12 @@ WORK_LAYOUT = Layout(
         ("materials-*", MATERIALS_LAYOUT),
         (".materials-*.partial", MATERIALS_LAYOUT),
         (".materials-*.old", MATERIALS_LAYOUT),
+        ("people-*", MATERIALS_LAYOUT),  # a cast's tracking (wanimate.cast.track)
+        (".people-*.partial", MATERIALS_LAYOUT),
+        ("cast-*", CAST_LAYOUT),
+        (".cast-*.partial", CAST_LAYOUT),
+        (".cast-*.old", CAST_LAYOUT),
+        (PASSES, PASSES_LAYOUT),
     ),
 )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings, settings_class
 from wanimate.options import expand
 from wanimate.parallel.layout import ParallelSettings
@@ -44,9 +45,28 @@ def generate_command(
     """
     from rich.console import Console
 
+    from wanimate.cast.folder import is_cast_folder, load_cast
     from wanimate.generate.progress import RichProgress
     from wanimate.parallel.run import RankJob, run_generation
 
+    if is_cast_folder(materials) and load_cast(materials).mode == "replace":
+        from wanimate.cast.replace import generate_cast_replace
+
+        if parallel.gpus > 1:
+            raise WanimateError("a replace-mode cast runs its passes on one device; drop --gpus")
+        with RichProgress() as progress:
+            path = generate_cast_replace(
+                materials,
+                output,
+                settings=settings,
+                work_dir=work_dir,
+                resume=resume,
+                keep_work=keep_work,
+                overwrite=files.overwrite,
+                progress=progress,
+            )
+        Console(stderr=True).print(f"wrote {path}")
+        return
     job = RankJob(
         materials=materials,
         output=output,

@@ -55,7 +55,8 @@ class GenerateSettings:
     """
 
     weights: str = option(
-        DEFAULT_REPO, help="Hub repo id, local folder, single .safetensors/.gguf file, or random:tiny.", serve=True,
+        DEFAULT_REPO, help="Hub repo id, local folder, single .safetensors/.gguf file, or random:tiny (an "
+        "animate-mode cast runs MultiAnimate on its Wan2.1-I2V base unless another is given).", serve=True,
         pixels=False,
     )  # fmt: skip
     base: str | None = option(

@@ -7,8 +7,11 @@ from typing import Any, Literal
 from wanimate.options.fields import flat_options, strip_optional
 
 
-def pydantic_fields(cls: type, defaults: dict[str, Any] | None = None) -> dict[str, tuple[Any, Any]]:
-    """``create_model`` arguments for the options of ``cls`` (nested included) marked ``serve=True``.
+def pydantic_fields(
+    cls: type, defaults: dict[str, Any] | None = None, names: tuple[str, ...] | None = None
+) -> dict[str, tuple[Any, Any]]:
+    """``create_model`` arguments for the options of ``cls`` (nested included) marked ``serve=True``
+    (only those in ``names``, when given).
 
     The types, defaults and bounds are the options' own, so the server validates what the CLI does
     and documents it in its OpenAPI schema.
@@ -18,7 +21,7 @@ def pydantic_fields(cls: type, defaults: dict[str, Any] | None = None) -> dict[s
     overrides = defaults or {}
     out: dict[str, tuple[Any, Any]] = {}
     for name, (_, f) in flat_options(cls).items():
-        if not f.info.serve:
+        if not f.info.serve or (names is not None and name not in names):
             continue
         info = f.info
         annotation: Any = f.hint

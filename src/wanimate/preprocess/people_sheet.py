@@ -7,6 +7,7 @@ below it one thumbnail per person cut from the first frame they appear in (the f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -114,6 +115,58 @@ def draw_sheet(frames: dict[int, np.ndarray], people: list[PersonTrack]) -> np.n
     return np.concatenate(strips, axis=0)
 
 
+@dataclass(frozen=True)
+class PeopleListing:
+    """Everyone in a video as ``wanimate people`` (and the server's ``POST /people``) shows them."""
+
+    video: Path
+    people: list[PersonTrack]
+    fps: float
+    frame_size: tuple[int, int]  # (H, W) of the decoded frames
+    num_frames: int
+    sheet: np.ndarray  # the contact sheet, RGB
+
+    def lines(self) -> list[str]:
+        h, w = self.frame_size
+        head = f"{len(self.people)} people in {self.video.name} ({w}x{h}, {self.num_frames} frames)"
+        return [head, *describe(self.people, self.fps)]
+
+    def tracks(self) -> list[dict[str, object]]:
+        """Per person: id, frames, size and the box in their first frame (source pixels), as JSON values."""
+        return [
+            {
+                "id": int(p.id),
+                "first_frame": p.first_frame,
+                "last_frame": p.last_frame,
+                "frames_present": int(p.present.sum()),
+                "frames_detected": int(p.detected.sum()),
+                "height_px": round(p.height, 1),
+                "first_box": [round(float(v), 1) for v in p.boxes[p.first_frame]],
+            }
+            for p in self.people
+        ]
+
+
+def list_people(
+    video: Path, *, fps: float | None = None, max_people: int = 8, finder: str = "tiles", progress: bool = True
+) -> PeopleListing:
+    """Everyone in ``video``, tracked by preprocessing's own first pass (so a cast's ids are these), and the sheet."""
+    from wanimate.preprocess.passes import first_pass, source_info
+    from wanimate.preprocess.progress import Reporter
+    from wanimate.preprocess.settings import PreprocessSettings, StageTimer
+
+    settings = PreprocessSettings(fps=fps, max_people=max_people, finder=finder, smooth=False)
+    video = Path(video).resolve()
+    info = source_info(video)
+    reporter = Reporter(enabled=progress)
+    try:
+        motion = first_pass(video, settings, fps or info.fps, info, StageTimer(), reporter)
+    finally:
+        reporter.close()
+    sheet = contact_sheet(video, motion.people, fps)
+    return PeopleListing(video, motion.people, fps or info.fps, motion.frame_size, len(motion.keypoints), sheet)
+
+
 def write_people_sheet(
     video: Path,
     sheet: Path,
@@ -127,27 +180,14 @@ def write_people_sheet(
     from PIL import Image
 
     from wanimate.errors import WanimateError
-    from wanimate.preprocess.passes import first_pass, source_info
-    from wanimate.preprocess.progress import Reporter
-    from wanimate.preprocess.settings import PreprocessSettings, StageTimer
 
-    settings = PreprocessSettings(fps=fps, max_people=max_people, finder=finder, smooth=False)
-    video = Path(video).resolve()
     if sheet.suffix.lower() != ".png":
         raise WanimateError(f"--sheet must be a .png file, not {sheet}")
     if sheet.exists():
         raise WanimateError(f"{sheet} already exists; choose another --sheet path")
-    info = source_info(video)
-    reporter = Reporter(enabled=progress)
-    try:
-        motion = first_pass(video, settings, fps or info.fps, info, StageTimer(), reporter)
-    finally:
-        reporter.close()
-    image = contact_sheet(video, motion.people, fps)
+    listing = list_people(video, fps=fps, max_people=max_people, finder=finder, progress=progress)
     sheet.parent.mkdir(parents=True, exist_ok=True)
     partial = sheet.with_name(f".{sheet.name}.partial")
-    Image.fromarray(image).save(partial, format="PNG")
+    Image.fromarray(listing.sheet).save(partial, format="PNG")
     partial.replace(sheet)
-    h, w = motion.frame_size
-    head = f"{len(motion.people)} people in {video.name} ({w}x{h}, {len(motion.keypoints)} frames)"
-    return [head, *describe(motion.people, fps or info.fps)]
+    return listing.lines()

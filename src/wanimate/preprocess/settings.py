@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 POSE_BACKENDS = ("mediapipe", "vitpose")
 MASK_BACKENDS = ("auto", "mediapipe", "sam2")
 FINDERS = ("tiles", "single")
-# ``wanimate people`` lists who is in a video: of these options, only how it samples and finds people.
+# ``wanimate people`` (and the server's ``POST /people``) list who is in a video: of these options,
+# only how the video is sampled and people are found.
 PEOPLE_OPTIONS = ("fps", "max_people", "finder")
 
 

@@ -20,7 +20,15 @@ def preview_command(
     audio: bool = typer.Option(True, "--audio/--no-audio", help="Carry the driving video's audio."),
     files: OutputSettings = None,  # type: ignore[assignment] (expanded into --overwrite)
 ) -> None:
-    """Render a model-free CPU preview of a materials folder: the character follows the driving skeleton."""
+    """Render a model-free CPU preview of a materials or cast folder: characters follow their skeletons."""
+    from wanimate.cast.folder import is_cast_folder
+
+    if is_cast_folder(materials):
+        from wanimate.preview.cast import render_cast_preview
+
+        path = render_cast_preview(materials, output, progress=progress, audio=audio, overwrite=files.overwrite)
+        typer.echo(f"wrote {path}")
+        return
     from wanimate.preview import render_preview
 
     path = render_preview(materials, output, progress=progress, audio=audio, overwrite=files.overwrite)

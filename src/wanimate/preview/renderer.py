@@ -97,8 +97,11 @@ class Timer:
 class CharacterRenderer:
     """The rigged character: poses, relights and warps it for one frame at a time."""
 
-    def __init__(self, reference_rgb: np.ndarray, track: PoseTrack, *, relight: bool) -> None:
-        alpha = character_matte(reference_rgb, track.reference)
+    def __init__(
+        self, reference_rgb: np.ndarray, track: PoseTrack, *, relight: bool, alpha: np.ndarray | None = None
+    ) -> None:
+        """``alpha`` is the character's matte when already known (a cast's placed layer); else it is cut out."""
+        alpha = character_matte(reference_rgb, track.reference) if alpha is None else alpha
         self.alpha = alpha
         self.rig: Rig = build_rig(alpha > 0.5, track.reference)
         ys, xs = np.nonzero(alpha > 0.01)

@@ -13,13 +13,15 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wanimate import __version__
+from wanimate.cast.spec import CastInput
 from wanimate.devices import check_device, check_device_syntax
+from wanimate.errors import WanimateError
 from wanimate.examples import resolve_input
 from wanimate.hashing import file_sha256
 from wanimate.image import image_size
@@ -154,12 +156,51 @@ def _plan(
     return _Plan(image_path, video_path, output_path, compare_path, still, work, chosen, settings)
 
 
+def characters_of(
+    image: str | Path | list[str | Path] | None, cast: CastInput | None
+) -> tuple[str | Path | None, CastInput | None]:
+    """One character image, or a cast: repeated images are a cast assigned left to right."""
+    if isinstance(image, list | tuple):
+        if len(image) > 1 and cast is not None:
+            raise WanimateError("give the characters either as --cast ID=IMAGE or as repeated --image, not both")
+        image, cast = (None, list(image)) if len(image) > 1 else (image[0] if image else None, cast)
+    if cast is not None and image is not None:
+        raise WanimateError("give the characters either as --cast ID=IMAGE or as --image, not both")
+    return image, cast
+
+
+def multianimate_run(mode: str, model: str, characters: int, cast: bool) -> bool:
+    """Whether a run renders with MultiAnimate: a cast (or several images) in animate mode, unless told not to."""
+    return mode == "animate" and (cast or characters > 1) and model in ("auto", "multianimate")
+
+
+def cast_run_settings(settings: RunSettings | None, options: dict[str, Any]) -> RunSettings:
+    """A cast's run settings: in animate mode the generation's are MultiAnimate's (its defaults under
+    whatever was set)."""
+    from wanimate.cast.run import multianimate_settings
+    from wanimate.generate.settings import GenerateSettings
+    from wanimate.multianimate.settings import MultiAnimateSettings
+
+    mode = options.get("mode", settings.preprocess.mode if settings is not None else "animate")
+    if mode != "animate":
+        return RunSettings.of(settings, **options)
+    base = settings or RunSettings(generate=MultiAnimateSettings())
+    base = dataclasses.replace(base, generate=multianimate_settings(base.generate))
+    built = RunSettings.of(base, **options)
+    generate = built.generate
+    if generate.weights == GenerateSettings().weights:  # one character's default: MultiAnimate has its own base
+        generate = dataclasses.replace(generate, weights=MultiAnimateSettings().weights)
+    return dataclasses.replace(built, generate=generate)
+
+
 def run(
-    image: str | Path,
+    image: str | Path | list[str | Path] | None,
     video: str | Path,
     output: str | Path,
     settings: RunSettings | None = None,
     *,
+    cast: CastInput | None = None,
+    model: str = "auto",
     compare: str | Path | None = None,
     work_dir: str | Path | None = None,
     fresh: bool = False,
@@ -171,8 +212,8 @@ def run(
 ) -> RunResult:
     """Character image + driving video → ``output`` (and the ``compare`` video when asked).
 
-    ``settings`` (a :class:`RunSettings`) and/or ``options`` (any preprocessing, generation, parallel
-    or run option by name, e.g. ``mode="replace", area=(832, 480), steps=20, backend="wan"``,
+    ``settings`` (a :class:`RunSettings`) and/or ``options`` (any preprocessing, generation, parallel,
+    cast or run option by name, e.g. ``mode="replace", area=(832, 480), steps=20, backend="wan"``,
     applied on top) choose everything. Every video written carries the driving video's audio, cut
     to its length, unless ``audio=False``. Existing outputs are replaced only with ``overwrite``;
     the work folder (default ``<output stem>.work``) keeps the materials for the next run, and only
@@ -180,7 +221,35 @@ def run(
     this machine (``wanimate.parallel``). ``session`` is a
     :class:`~wanimate.models.session.ModelSession` to reuse for the Wan renderer on one device (the
     job server keeps one warm per GPU); by default one is loaded.
+
+    ``cast`` (``{id: image}``, ``"ID=IMAGE"`` strings, or images assigned left to right) runs several
+    characters (docs/cast.md); so does a list of more than one ``image``. An animate-mode cast runs
+    MultiAnimate (``model`` auto or multianimate), with MultiAnimate's defaults (its base as the weights).
     """
+    image, cast = characters_of(image, cast)
+    if cast is not None:
+        from wanimate.cast.runner import run_cast
+
+        return run_cast(
+            cast,
+            video,
+            output,
+            cast_run_settings(settings, options),
+            model=model,
+            compare=compare,
+            work_dir=work_dir,
+            fresh=fresh,
+            overwrite=overwrite,
+            session=session,
+            progress=progress,
+            progress_bars=progress_bars,
+        )
+    if image is None:
+        raise WanimateError("give a character image (--image), or several characters with --cast ID=IMAGE")
+    if model == "multianimate":
+        raise WanimateError("--model multianimate animates several characters: give them with --cast ID=IMAGE")
+    if model not in ("auto", "animate"):
+        raise WanimateError(f"--model must be auto, animate or multianimate, not {model!r}")
     plan = _plan(
         image,
         video,
@@ -245,8 +314,29 @@ def _generate(
     notify: RunCallback,
     progress_bars: bool,
 ) -> None:
-    from wanimate.generate.progress import RichProgress
     from wanimate.parallel.run import RankJob, run_generation
+
+    with generation_progress(notify, progress_bars) as forward:
+        job = RankJob(
+            materials.root,
+            plan.output,
+            plan.settings.generate,
+            plan.settings.parallel,
+            work_dir=work.path,
+            resume=not fresh,
+            overwrite=True,  # checked by run with the other outputs
+        )
+        # Until the engine's first event: loading the model (none when a warm session holds it).
+        notify(RunEvent("generate", fraction=0.0, message="load"))
+        run_generation(job, progress=forward, session=session)
+
+
+@contextlib.contextmanager
+def generation_progress(notify: RunCallback, progress_bars: bool) -> Iterator[Callable[[ProgressEvent], None]]:
+    """Generation's progress as run events, and as rich bars on a terminal (``progress_bars``)."""
+    from wanimate.generate.progress import RichProgress
+
+    bars = RichProgress() if progress_bars else None
 
     def forward(event: ProgressEvent) -> None:
         total = max(event.num_segments * event.num_steps, 1)
@@ -265,17 +355,5 @@ def _generate(
         if bars is not None:
             bars(event)
 
-    bars = RichProgress() if progress_bars else None
     with bars if bars is not None else contextlib.nullcontext():
-        job = RankJob(
-            materials.root,
-            plan.output,
-            plan.settings.generate,
-            plan.settings.parallel,
-            work_dir=work.path,
-            resume=not fresh,
-            overwrite=True,  # checked by run with the other outputs
-        )
-        # Until the engine's first event: loading the model (none when a warm session holds it).
-        notify(RunEvent("generate", fraction=0.0, message="load"))
-        run_generation(job, progress=forward, session=session)
+        yield forward

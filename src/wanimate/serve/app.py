@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 import wanimate
+from wanimate.cast.spec import MAX_CHARACTERS
 from wanimate.errors import WanimateError
 from wanimate.materials.layout import STRIP_NAME
 from wanimate.materials.people import PEOPLE_JSON, PEOPLE_SHEET
@@ -30,6 +31,7 @@ from wanimate.serve.config import ServeConfig
 from wanimate.serve.media import MediaError, check_image, check_video, confined_path, copy_checked, save_upload
 from wanimate.serve.models import JobPage, JobView, job_view
 from wanimate.serve.options import JobOptions
+from wanimate.serve.people import people_router
 from wanimate.serve.security import BodyLimit, RateLimiter, token_matches
 from wanimate.serve.store import STATES, Job, JobStore
 from wanimate.serve.supervisor import WorkerSupervisor
@@ -68,7 +70,8 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.state.supervisor = supervisor
-    app.add_middleware(BodyLimit, limit=config.max_image_bytes + config.max_video_bytes + MULTIPART_SLACK)
+    images = config.max_image_bytes * MAX_CHARACTERS  # a cast uploads one image per character
+    app.add_middleware(BodyLimit, limit=images + config.max_video_bytes + MULTIPART_SLACK)
 
     def client_of(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -116,6 +119,9 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         request: Request,
         image: Annotated[UploadFile | None, File(description="Character image (PNG, JPEG, WebP).")] = None,
         video: Annotated[UploadFile | None, File(description="Driving video (MP4, MOV, WebM, MKV).")] = None,
+        cast_image: Annotated[
+            list[UploadFile] | None, File(description="Cast: one character image per id of options.cast, in order.")
+        ] = None,
         options: Annotated[str, Form(description=OPTIONS_HELP)] = "{}",
     ) -> JSONResponse:
         """Queue a job. Send the two files, or name files under the server's input root in ``options``."""
@@ -127,9 +133,13 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         inputs = config.jobs_dir / job_id / "inputs"
         inputs.mkdir(parents=True)
         try:
-            image_file = receive("image", image, opts.image_path, inputs, config)
-            video_file = receive("video", video, opts.video_path, inputs, config)
-            opts.check_size(image_file, video_file)
+            if opts.cast:
+                receive_cast(opts.cast, image, cast_image or [], inputs, config)
+                receive("video", video, opts.video_path, inputs, config)
+            else:
+                image_file = receive("image", image, opts.image_path, inputs, config)
+                video_file = receive("video", video, opts.video_path, inputs, config)
+                opts.check_size(image_file, video_file)
         except MediaError as exc:
             shutil.rmtree(inputs.parent, ignore_errors=True)
             raise HTTPException(exc.status, str(exc)) from None
@@ -250,6 +260,8 @@ def create_app(config: ServeConfig, *, worker: bool = True) -> FastAPI:
         # A running job stops at its next progress event; the worker then removes its files.
         return {"id": job.id, "deleted": False, "cancelling": outcome != "cancelled"}
 
+    app.include_router(people_router(config, Guard))
+
     static = resources.files("wanimate.serve") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -300,6 +312,21 @@ def receive(kind: str, upload: UploadFile | None, server_path: str | None, folde
     final = folder / f"{kind}{suffix}"
     staged.rename(final)
     return final
+
+
+def receive_cast(
+    ids: list[int], image: UploadFile | None, images: list[UploadFile], folder: Path, config: ServeConfig
+) -> None:
+    """A cast's images, one ``cast_image`` file per id in ``options.cast``, saved as ``cast_<id>.<ext>``."""
+    if image is not None:
+        raise MediaError(400, "a cast job takes its characters as cast_image files, not an image file")
+    if len(images) != len(ids):
+        raise MediaError(400, f"options.cast lists {len(ids)} ids but {len(images)} cast_image files were sent")
+    for person, upload in zip(ids, images, strict=True):
+        what = f"character image for person {person}"
+        staged = folder / f"cast_{person}.upload"
+        save_upload(upload.file, staged, config.max_image_bytes, what)
+        staged.rename(folder / f"cast_{person}{check_image(staged, what)}")
 
 
 def materials_file(folder: Path, job: Job, name: str) -> Path | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from wanimate.errors import WanimateError
 from wanimate.options import build, pydantic_fields
@@ -24,6 +24,27 @@ SERVER_DEFAULTS: dict[str, Any] = {"backend": "preview"}
 
 class _JobOptionsBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("cast", check_fields=False)
+    @classmethod
+    def _cast(cls, value: list[int] | None) -> list[int] | None:
+        from wanimate.cast.spec import MAX_CHARACTERS
+
+        if value is None:
+            return None
+        if not 1 <= len(value) <= MAX_CHARACTERS:
+            raise ValueError(f"a cast has 1 to {MAX_CHARACTERS} characters")
+        if min(value) < 0 or len(set(value)) != len(value):
+            raise ValueError("cast ids must be distinct person ids (0 or more), each cast once")
+        return value
+
+    @model_validator(mode="after")
+    def _no_server_paths(self) -> _JobOptionsBase:
+        from wanimate.cast.settings import BACKGROUNDS
+
+        if self.background not in BACKGROUNDS:  # type: ignore[attr-defined]
+            raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)} (no server paths)")
+        return self
 
     @property
     def lane(self) -> str:
@@ -40,10 +61,14 @@ class _JobOptionsBase(BaseModel):
         return {**SERVER_DEFAULTS, **self.model_dump(exclude_unset=True)}
 
     def run_options(self) -> dict[str, Any]:
-        """The run options as flat keyword arguments for :func:`wanimate.run.run`."""
-        values = self.model_dump(exclude={"image_path", "video_path"})
+        """The run options the client set (on the server's defaults), as flat keywords for :func:`wanimate.run.run`.
+
+        Only what was set: options left out take the model's own defaults (an animate-mode cast runs
+        MultiAnimate with its base and its steps).
+        """
+        values = self.model_dump(exclude={"image_path", "video_path", "cast"}, exclude_unset=True)
         # The materials route serves the strip as soon as preprocessing is done.
-        return {**values, "strip": True}
+        return {**SERVER_DEFAULTS, **values, "strip": True}
 
     def settings(self) -> RunSettings:
         """The validated :class:`RunSettings` (every option's own rules, beyond the schema's bounds)."""
@@ -80,4 +105,12 @@ JobOptions: type[_JobOptionsBase] = create_model(  # type: ignore[call-overload]
     **pydantic_fields(RunSettings, SERVER_DEFAULTS),
     image_path=(str | None, Field(None, description="Character image under the server's input root.")),
     video_path=(str | None, Field(None, description="Driving video under the server's input root.")),
+    cast=(
+        list[int] | None,
+        Field(
+            None,
+            description="A cast: the person ids (from the people sheet) that the uploaded cast_image files play, "
+            "in the same order; replaces the one character image.",
+        ),
+    ),
 )

@@ -177,16 +177,21 @@ class Worker:
             return
         recorder = ProgressRecorder(self.store, job.id, job.attempts, self.stopping)
         try:
-            kwargs = JobOptions.model_validate(job.options).run_kwargs(device)
-            if slot is not None and self.keeps_sessions:
+            options = JobOptions.model_validate(job.options)
+            kwargs = options.run_kwargs(device)
+            inputs = folder / "inputs"
+            cast = {"cast": {p: find_input(inputs, f"cast_{p}") for p in options.cast}} if options.cast else {}
+            # A warm session serves one character's jobs; a cast job loads its own model(s).
+            if slot is not None and self.keeps_sessions and not cast:
                 kwargs["session"] = self.session_for(slot, kwargs)
             result = self.runner(
-                find_input(folder / "inputs", "image"),
-                find_input(folder / "inputs", "video"),
+                None if cast else find_input(inputs, "image"),
+                find_input(inputs, "video"),
                 folder / "result.mp4",
-                compare=folder / "compare.mp4",
+                compare=None if cast else folder / "compare.mp4",
                 work_dir=folder / "work",
                 overwrite=True,  # the job's own folder: a resumed attempt replaces what a killed one left
+                **cast,
                 progress=recorder,
                 progress_bars=False,
                 **kwargs,

@@ -68,6 +68,9 @@ async function tryPeople(job) {
     const url = URL.createObjectURL(await (await api(job.links.people)).blob());
     state.urls.people = url;
     $("people").src = url;
+    $("people-caption").innerHTML = job.options.cast
+      ? `People tracked: the cast plays ids ${job.options.cast.join(", ")}`
+      : "People tracked: choose one with the <code>person</code> option (its id)";
     $("people-fig").hidden = false;
   } catch (e) { /* not ready yet */ }
 }
@@ -167,6 +170,58 @@ function previewFile(input, thumb) {
   });
 }
 
+// The cast picker: the people sheet of the chosen video (POST /people) and one character slot per id.
+async function findPeople() {
+  const file = $("video").files[0];
+  const slots = $("cast-slots");
+  slots.replaceChildren();
+  $("cast-sheet-fig").hidden = true;
+  if (!file) { $("cast-status").textContent = "Choose a driving video: the people in it are listed here, each with their id."; return; }
+  $("cast-status").textContent = "finding the people in the video…";
+  const form = new FormData();
+  form.append("video", file);
+  const fps = $("fps").value ? Number($("fps").value) : null;
+  form.append("options", JSON.stringify({ fps }));
+  try {
+    const listing = await (await api("/people", { method: "POST", body: form })).json();
+    if ($("video").files[0] !== file) return;  // another video was chosen meanwhile
+    $("cast-sheet").src = listing.sheet;
+    $("cast-sheet-fig").hidden = false;
+    $("cast-status").textContent = `${listing.people.length} people in the video (${listing.video.width}x${listing.video.height}, ${listing.video.num_frames} frames)`;
+    for (const person of listing.people) {
+      const slot = document.createElement("label");
+      slot.className = "slot";
+      slot.dataset.person = person.id;
+      slot.append(`person ${person.id} · frames ${person.first_frame}–${person.last_frame} · ${Math.round(person.height_px)} px`);
+      const input = document.createElement("input");
+      input.type = "file";
+      input.accept = "image/*";
+      input.id = `cast-slot-${person.id}`;
+      const thumb = document.createElement("img");
+      thumb.hidden = true;
+      previewFile(input, thumb);
+      slot.append(input, thumb);
+      slots.append(slot);
+    }
+  } catch (e) {
+    $("cast-status").textContent = `could not list the people: ${e.message}`;
+  }
+}
+
+function castChosen() {
+  return [...$("cast-slots").querySelectorAll(".slot")]
+    .map((slot) => ({ person: Number(slot.dataset.person), file: slot.querySelector("input").files[0] }))
+    .filter((slot) => slot.file);
+}
+
+function toggleCast() {
+  const on = $("cast-on").checked;
+  $("cast-picker").hidden = !on;
+  $("image-drop").hidden = on;
+  $("image").required = !on;
+  if (on && $("video").files[0] && !$("cast-slots").children.length) findPeople();
+}
+
 async function submit(event) {
   event.preventDefault();
   $("form-error").textContent = "";
@@ -175,7 +230,14 @@ async function submit(event) {
   // An empty number field leaves that option to the server's default.
   for (const name of NUMBERS) { if ($(name).value !== "") options[name] = Number($(name).value); }
   const form = new FormData();
-  form.append("image", $("image").files[0]);
+  if ($("cast-on").checked) {
+    const chosen = castChosen();
+    if (!chosen.length) { $("form-error").textContent = "give at least one person a character image"; return; }
+    options.cast = chosen.map((slot) => slot.person);
+    for (const slot of chosen) form.append("cast_image", slot.file);
+  } else {
+    form.append("image", $("image").files[0]);
+  }
   form.append("video", $("video").files[0]);
   form.append("options", JSON.stringify(options));
   $("submit").disabled = true;
@@ -221,6 +283,8 @@ window.addEventListener("DOMContentLoaded", () => {
   $("token").addEventListener("change", () => { localStorage.setItem("wanimate-token", $("token").value.trim()); loadHistory(); });
   previewFile($("image"), $("image-thumb"));
   previewFile($("video"), $("video-thumb"));
+  $("video").addEventListener("change", () => { if ($("cast-on").checked) findPeople(); });
+  $("cast-on").addEventListener("change", toggleCast);
   $("job-form").addEventListener("submit", submit);
   $("cancel").addEventListener("click", cancel);
   $("newer").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadHistory(); });
