@@ -8,6 +8,7 @@ encoder threads. No pass ever holds more than a handful of frames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,8 +94,20 @@ def pose_workers(settings: Settings) -> int:
 
 
 def first_pass(
-    video: Path, settings: Settings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
+    video: Path,
+    settings: Settings,
+    out_fps: float,
+    info: VideoInfo,
+    timer: StageTimer,
+    reporter: Reporter,
+    *,
+    watch: Callable[[], None] | None = None,
 ) -> Motion:
+    """Detect and follow everyone, then choose and smooth the performer.
+
+    ``watch`` is called after every block of frames; work running beside this pass (the
+    character's pose) raises its error there, so a bad input stops the pass early.
+    """
     models_dir = Path(settings.models_dir) if settings.models_dir else None
     workers = pose_workers(settings)
     bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
@@ -113,7 +126,7 @@ def first_pass(
                 )
             )
         with timer.stage("pose"):
-            detections, frame_size = detect_all(frames, backends, on_done=bar.advance)
+            detections, frame_size = detect_all(frames, backends, on_done=_watched(bar.advance, watch))
     finally:
         frames.close()
         for backend in backends:
@@ -168,6 +181,17 @@ def first_pass(
         people=track.people,
         chosen=track.chosen,
     )
+
+
+def _watched(advance: Callable[[int], None], watch: Callable[[], None] | None) -> Callable[[int], None]:
+    if watch is None:
+        return advance
+
+    def on_done(count: int) -> None:
+        advance(count)
+        watch()
+
+    return on_done
 
 
 def frame_ranges(flags: np.ndarray, limit: int = 6) -> str:
