@@ -41,11 +41,13 @@ if TYPE_CHECKING:
     from wanimate.preprocess.settings import Settings, StageTimer
 
 
-# The material videos are intermediates read once by generation: x264 "veryfast" at the
-# writer's visually lossless crf costs about 40% of the CPU of "medium" (measured at 720p
-# and on 512x512 faces) for files of about the same size, and encoding is the largest
-# cost of pass 2.
-PRESET = "veryfast"
+# The material videos are intermediates read once by generation, and encoding is the largest
+# cost of pass 2. x264 "veryfast" at the writer's visually lossless crf costs about 40% of the
+# CPU of "medium" for files of about the same size; "superfast" (diamond motion search, one
+# sub-pixel step) costs about 55-70% of "veryfast" again (skeleton video 23.7 -> 12.8 ms a 720p frame,
+# background 32.4 -> 19.1, face 11.3 -> 8.1) at the same or higher PSNR (+0.3 to +2.7 dB) and
+# files about twice as large (docs/benchmarks.md).
+PRESET = "superfast"
 _BLACK_FACE = np.zeros((FACE_SIZE, FACE_SIZE, 3), np.uint8)
 
 
