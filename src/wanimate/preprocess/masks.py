@@ -33,6 +33,11 @@ SEED_POINTS = slice(0, 23)  # COCO body and feet: hands and face add no new regi
 MIN_SEED_SHARE = 0.15  # a region needs this share of the seeds that hit the mask
 CROP_MARGIN = 0.5  # segmentation sees the person's extent plus this fraction of its longer side on each side
 BOX_MARGIN = 0.1  # the mask may extend this fraction of the box size beyond a given box
+# Segmentation and region selection work on the crop subsampled to at most this many pixels a side:
+# the model sees 256x256 whatever it is given, and the full-resolution mask it returns (then
+# thresholded and labelled) cost more than the model itself at 720p; the chosen regions are
+# scaled back up once.
+SEGMENT_SIDE = 640
 _SAM2_SIZES = {"tiny": "t", "small": "s", "base_plus": "b+", "large": "l", "t": "t", "s": "s", "b+": "b+", "l": "l"}
 
 
@@ -78,11 +83,31 @@ class PersonSegmenter:
         if self.backend == "sam2":
             return self._model.segment(frame, seeds, box)
         x0, y0, x1, y1 = person_region(frame.shape[:2], keypoints, box, self.keypoint_threshold)
-        foreground = np.zeros(frame.shape[:2], bool)
-        result = self._model.process(np.ascontiguousarray(frame[y0:y1, x0:x1]))
-        if result.segmentation_mask is not None:
-            foreground[y0:y1, x0:x1] = result.segmentation_mask > self.threshold
-        return select_person(foreground, seeds, box)
+        crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        step = max(1, -(-max(x1 - x0, y1 - y0) // SEGMENT_SIDE))
+        if step > 1:
+            small_size = (max(1, round((x1 - x0) / step)), max(1, round((y1 - y0) / step)))
+            crop = cv2.resize(crop, small_size, interpolation=cv2.INTER_AREA)
+        result = self._model.process(crop)
+        if result.segmentation_mask is None:
+            return np.zeros(frame.shape[:2], bool)
+        scale = np.array([crop.shape[1] / (x1 - x0), crop.shape[0] / (y1 - y0)])
+        corner = np.array([x0, y0], np.float64)
+        local_box = None if box is None else ((np.asarray(box, np.float64).reshape(2, 2) - corner) * scale).ravel()
+        small = result.segmentation_mask > self.threshold
+        chosen = select_person(small, ((seeds - corner) * scale).astype(np.float32), local_box)
+        mask = np.zeros(frame.shape[:2], bool)
+        if step == 1:
+            mask[y0:y1, x0:x1] = chosen
+        else:
+            full = cv2.resize(chosen.view(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+            mask[y0:y1, x0:x1] = full > 0
+        if box is not None:
+            bx0, by0, bx1, by1 = _box_pixels(box, mask.shape, BOX_MARGIN)
+            bounded = np.zeros_like(mask)
+            bounded[by0:by1, bx0:bx1] = mask[by0:by1, bx0:bx1]
+            mask = bounded
+        return mask
 
     def close(self) -> None:
         """Release the model; calling it again does nothing."""

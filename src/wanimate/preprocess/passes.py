@@ -8,6 +8,7 @@ encoder threads. No pass ever holds more than a handful of frames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,11 +40,13 @@ if TYPE_CHECKING:
     from wanimate.preprocess.settings import PreprocessSettings, StageTimer
 
 
-# The material videos are intermediates read once by generation: x264 "veryfast" at the
-# writer's visually lossless crf costs about 40% of the CPU of "medium" (measured at 720p
-# and on 512x512 faces) for files of about the same size, and encoding is the largest
-# cost of pass 2.
-PRESET = "veryfast"
+# The material videos are intermediates read once by generation, and encoding is the largest
+# cost of pass 2. x264 "veryfast" at the writer's visually lossless crf costs about 40% of the
+# CPU of "medium" for files of about the same size; "superfast" (diamond motion search, one
+# sub-pixel step) costs about 55-70% of "veryfast" again (skeleton video 23.7 -> 12.8 ms a 720p frame,
+# background 32.4 -> 19.1, face 11.3 -> 8.1) at the same or higher PSNR (+0.3 to +2.7 dB) and
+# files about twice as large (docs/benchmarks.md).
+PRESET = "superfast"
 _BLACK_FACE = np.zeros((FACE_SIZE, FACE_SIZE, 3), np.uint8)
 
 
@@ -92,8 +95,20 @@ def pose_workers(settings: PreprocessSettings) -> int:
 
 
 def first_pass(
-    video: Path, settings: PreprocessSettings, out_fps: float, info: VideoInfo, timer: StageTimer, reporter: Reporter
+    video: Path,
+    settings: PreprocessSettings,
+    out_fps: float,
+    info: VideoInfo,
+    timer: StageTimer,
+    reporter: Reporter,
+    *,
+    watch: Callable[[], None] | None = None,
 ) -> Motion:
+    """Detect and follow everyone, then choose and smooth the performer.
+
+    ``watch`` is called after every block of frames; work running beside this pass (the
+    character's pose) raises its error there, so a bad input stops the pass early.
+    """
     models_dir = Path(settings.models_dir) if settings.models_dir else None
     workers = pose_workers(settings)
     bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
@@ -112,7 +127,7 @@ def first_pass(
                 )
             )
         with timer.stage("pose"):
-            detections, frame_size = detect_all(frames, backends, on_done=bar.advance)
+            detections, frame_size = detect_all(frames, backends, on_done=_watched(bar.advance, watch))
     finally:
         frames.close()
         for backend in backends:
@@ -167,6 +182,17 @@ def first_pass(
         people=track.people,
         chosen=track.chosen,
     )
+
+
+def _watched(advance: Callable[[int], None], watch: Callable[[], None] | None) -> Callable[[int], None]:
+    if watch is None:
+        return advance
+
+    def on_done(count: int) -> None:
+        advance(count)
+        watch()
+
+    return on_done
 
 
 def frame_ranges(flags: np.ndarray, limit: int = 6) -> str:

@@ -9,8 +9,11 @@ end, so a failure never leaves a folder that ``load_materials`` would accept.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +114,12 @@ def _build(staging: Path, image: Path, video: Path, settings: PreprocessSettings
 
     with timer.stage("reference"):
         character = load_character(image)
-        for line in character.notices:
-            reporter.notice(line)
-        reference_src = _reference_pose(character.pixels, settings, image)
-
-    with timer.stage("pass1"):
-        motion = first_pass(video, settings, out_fps, info, timer, reporter)
+    for line in character.notices:
+        reporter.notice(line)
+    with _character_pose(character.pixels, settings, image, timer) as reference_pose:
+        with timer.stage("pass1"):
+            motion = first_pass(video, settings, out_fps, info, timer, reporter, watch=reference_pose.check)
+        reference_src = reference_pose.result()
     frame_h, frame_w = motion.frame_size
     width, height = output_size(settings.mode, character.original_size, (info.width, info.height), settings.area)
     ref_fit = letterbox(character.pixels.shape[:2], (height, width))
@@ -218,6 +221,50 @@ def _face_boxes_or_zeros(keypoints: np.ndarray, frame_size: tuple[int, int]) -> 
         return np.asarray(face_boxes(keypoints, frame_size), np.float32)
     except WanimateError:
         return np.zeros((len(keypoints), 4), np.float32)
+
+
+class _Pending:
+    """The character's pose, computed beside pass 1; its error surfaces at pass 1's next frame."""
+
+    def __init__(self, future: Future[np.ndarray] | None, value: np.ndarray | None = None) -> None:
+        self._future = future
+        self._value = value
+
+    def check(self) -> None:
+        if self._future is not None and self._future.done():
+            self._future.result()
+
+    def result(self) -> np.ndarray:
+        return self._future.result() if self._future is not None else self._value  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _character_pose(
+    pixels: np.ndarray, settings: PreprocessSettings, image: Path, timer: StageTimer
+) -> Iterator[_Pending]:
+    """The character image's pose, run in a thread while pass 1 starts (mediapipe).
+
+    Pass 1 follows one person from frame to frame and leaves part of the second core idle, so
+    the character's detector pyramid and landmarks (about a second) come nearly free. ViTPose
+    runs inline: a second session beside pass 1's would hold its multi-GB model twice.
+    """
+
+    def pose() -> np.ndarray:
+        with timer.stage("reference"):
+            return _reference_pose(pixels, settings, image)
+
+    if settings.pose_backend != "mediapipe":
+        yield _Pending(None, pose())
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="character-pose") as pool:
+        future = pool.submit(pose)
+        try:
+            yield _Pending(future)
+        except WanimateError:
+            if future.cancel() or future.exception() is None:
+                raise
+            future.result()  # the character image's error comes first, as when it ran before pass 1
+            raise
 
 
 def _reference_pose(pixels: np.ndarray, settings: PreprocessSettings, image: Path) -> np.ndarray:
