@@ -356,6 +356,15 @@ def test_preview_command_carries_the_audio_and_reports_each_frame(real_materials
     assert frames == [(i, 8) for i in range(1, 9)]
 
 
+def test_preview_command_drops_the_audio_with_generates_own_flag(real_materials: Path, tmp_path: Path, capsys) -> None:
+    """``preview --no-audio`` is generate's ``audio`` option (one definition), reaching the renderer."""
+    with_audio, without = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    assert invoke(["preview", str(real_materials), "-o", str(with_audio), "--no-progress"], capsys)[0] == 0
+    code, _, err = invoke(["preview", str(real_materials), "-o", str(without), "--no-progress", "--no-audio"], capsys)
+    assert code == 0, err
+    assert _audio_seconds(with_audio) is not None and _audio_seconds(without) is None
+
+
 def test_server_preview_jobs_report_progress_between_stages(tmp_path: Path, monkeypatch) -> None:
     import threading
 

@@ -98,7 +98,7 @@ class GenerateSettings:
         min=0.0, max=1.0, serve=True,
     )  # fmt: skip
     batch_cfg: bool = option(True, help="With guidance > 1, run cond and uncond as one batch.", serve=True)
-    audio: bool = option(True, help="Re-mux the driving video's audio.", pixels=False, serve=True)
+    audio: bool = option(True, help="Carry the driving video's audio into the output.", pixels=False, serve=True)
     # Speed and memory (docs/performance.md).
     offload: str = option(
         "none", help="none, model, group (layer streaming) or sequential.", choices=OFFLOAD_MODES, pixels=False,
