@@ -36,12 +36,10 @@ from wanimate.cast.spec import CAST_MODEL, CastMember, check_visible
 from wanimate.errors import WanimateError
 from wanimate.hashing import file_sha256
 from wanimate.materials.characters_writer import CharacterFrame, write_character_folder
-from wanimate.materials.layout import FACE_SIZE
+from wanimate.materials.layout import FACE_SIZE, MATERIAL_PRESET
 from wanimate.preprocess.dwpose_skeleton import draw_people
 from wanimate.preprocess.sizing import Fit, letterbox, size_for_area, stretch
 from wanimate.video import AudioSource
-
-PRESET = "veryfast"
 
 
 @dataclass(frozen=True)
@@ -245,9 +243,9 @@ def _write_replace(staging: Path, inputs: CastInputs, fit: Fit, labels: Iterator
     fps = inputs.people.fps
     count = 0
     with ExitStack() as stack:
-        scene = stack.enter_context(VideoWriter(staging / SCENE, fps, preset=PRESET))
+        scene = stack.enter_context(VideoWriter(staging / SCENE, fps, preset=MATERIAL_PRESET))
         label_video = stack.enter_context(VideoWriter(staging / LABELS, fps, lossless=True))
-        faces = {p: stack.enter_context(VideoWriter(staging / face_file(p), fps, preset=PRESET)) for p in ids}
+        faces = {p: stack.enter_context(VideoWriter(staging / face_file(p), fps, preset=MATERIAL_PRESET)) for p in ids}
         frames = iter_frames(inputs.video, fps=inputs.fps, max_side=MAX_SIDE)
         for t, (frame, label) in enumerate(zip(frames, labels, strict=False)):
             if (frame.shape[1], frame.shape[0]) != tuple(inputs.people.source_size):

@@ -23,6 +23,11 @@ KEYPOINTS_NAME = "keypoints.npz"  # ours: the keypoints behind src_pose.mp4 (the
 STRIP_NAME = "strip.mp4"  # ours, with --strip: every material side by side
 OFFICIAL_FPS = 30.0  # the official preprocessing always writes 30 fps
 FACE_SIZE = 512
+# x264 preset of the lossy material videos (skeleton, face, background, strip; the cast's too). They
+# are intermediates read once by generation: "ultrafast" costs 45-85% of the CPU of "superfast" and
+# 25-60% of "veryfast" a 720p frame at the same crf 17, within 2 dB of their PSNR (40-53 dB) and
+# with files 1.4-3.5x as large (docs/benchmarks.md, issue #11).
+MATERIAL_PRESET = "ultrafast"
 # Masks may come from lossy mp4s (the official writer): readers threshold them back to 0/255 here.
 MASK_THRESHOLD = 128
 

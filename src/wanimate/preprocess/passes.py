@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from wanimate.errors import WanimateError
-from wanimate.materials.layout import FACE_SIZE, MATERIAL_FILES, STRIP_NAME
+from wanimate.materials.layout import FACE_SIZE, MATERIAL_FILES, MATERIAL_PRESET, STRIP_NAME
 from wanimate.materials.people import PEOPLE_FACES, PEOPLE_MASKS, PEOPLE_SHEET
 from wanimate.preprocess.face_crop import crop_face
 from wanimate.preprocess.instances import label_people, overlapping, present_at
@@ -40,13 +40,6 @@ if TYPE_CHECKING:
     from wanimate.preprocess.settings import PreprocessSettings, StageTimer
 
 
-# The material videos are intermediates read once by generation, and encoding is the largest
-# cost of pass 2. x264 "veryfast" at the writer's visually lossless crf costs about 40% of the
-# CPU of "medium" for files of about the same size; "superfast" (diamond motion search, one
-# sub-pixel step) costs about 55-70% of "veryfast" again (skeleton video 23.7 -> 12.8 ms a 720p frame,
-# background 32.4 -> 19.1, face 11.3 -> 8.1) at the same or higher PSNR (+0.3 to +2.7 dB) and
-# files about twice as large (docs/benchmarks.md).
-PRESET = "superfast"
 _BLACK_FACE = np.zeros((FACE_SIZE, FACE_SIZE, 3), np.uint8)
 
 
@@ -229,14 +222,14 @@ def second_pass(
     height, width = out_size
     total = len(driving)
     writers = {
-        "pose": ThreadedWriter(staging / MATERIAL_FILES["pose"], out_fps, preset=PRESET),
-        "face": ThreadedWriter(staging / MATERIAL_FILES["face"], out_fps, preset=PRESET),
+        "pose": ThreadedWriter(staging / MATERIAL_FILES["pose"], out_fps, preset=MATERIAL_PRESET),
+        "face": ThreadedWriter(staging / MATERIAL_FILES["face"], out_fps, preset=MATERIAL_PRESET),
     }
     segmenter: PersonSegmenter | None = None
     frames = _frames(video, settings.fps, timer)
     try:
         if settings.mode == "replace":
-            writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps, preset=PRESET)
+            writers["bg"] = ThreadedWriter(staging / MATERIAL_FILES["bg"], out_fps, preset=MATERIAL_PRESET)
             writers["mask"] = ThreadedWriter(staging / MATERIAL_FILES["mask"], out_fps, lossless=True)
         if settings.mode == "replace" or settings.people_media:
             segmenter = PersonSegmenter(backend=settings.mask_backend, checkpoint=sam2_checkpoint(settings))
@@ -245,10 +238,10 @@ def second_pass(
             (staging / PEOPLE_FACES).mkdir()
         for person_id in people_faces:
             writers[f"face_{person_id}"] = ThreadedWriter(
-                staging / PEOPLE_FACES / f"face_{person_id}.mp4", out_fps, preset=PRESET
+                staging / PEOPLE_FACES / f"face_{person_id}.mp4", out_fps, preset=MATERIAL_PRESET
             )
         if settings.strip:
-            writers["strip"] = ThreadedWriter(staging / STRIP_NAME, out_fps, preset=PRESET)
+            writers["strip"] = ThreadedWriter(staging / STRIP_NAME, out_fps, preset=MATERIAL_PRESET)
         by_id = {person.id: person for person in motion.people}
         for_sheet = sheet_frames(motion.people)
         sheet_source: dict[int, np.ndarray] = {}
