@@ -6,6 +6,7 @@ real street with known boxes); they share one pass over the scene (module fixtur
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,11 +178,13 @@ def test_wide_shot_everyone_is_found_in_nearly_every_frame(wide: Wide) -> None:
     assert np.mean(tracked) >= 0.97  # measured 217/220
 
 
-def _owners(wide: Wide) -> dict[int, set[int]]:
-    """For each walker, the ids of the tracks that best cover them (box IoU > 0.3) in the counted frames."""
+def _owners(wide: Wide, people: list[PersonTrack] | None = None) -> dict[int, set[int]]:
+    """For each walker, the ids of the tracks (``wide.people`` unless given) that best cover them
+    (box IoU > 0.3) in the counted frames."""
+    people = wide.people if people is None else people
     owners: dict[int, set[int]] = {i: set() for i in range(len(wide.scene.walkers))}
     for t, i, box in wide.counted():
-        best = max(((box_iou(box, p.boxes[t]), p.id) for p in wide.people if p.present[t]), default=(0.0, -1))
+        best = max(((box_iou(box, p.boxes[t]), p.id) for p in people if p.present[t]), default=(0.0, -1))
         if best[0] > 0.3:
             owners[i].add(best[1])
     return owners
@@ -198,6 +201,36 @@ def test_wide_shot_identities_survive_the_crossing_the_wall_and_the_exit(wide: W
     gone = [t for t, truth in enumerate(wide.truth) if truth.boxes[2] is None]
     assert gone and cameraman.present[: gone[0]].any() and cameraman.present[gone[-1] + 1 :].any()
     assert not cameraman.present[gone].any()  # not invented while out of the frame
+
+
+def test_two_pose_workers_keep_every_identity_across_their_seam(wide: Wide) -> None:
+    """Pass 1 with two workers: the second starts cold at frame 40, two frames into the crossing,
+    where its pyramid finds one of the two people who overlap; the first carries on until both
+    see the same people, and the tracker joins the halves without a switch or a loss."""
+    from wanimate.preprocess.pose import make_backend
+    from wanimate.preprocess.pose_pool import Span, detect_all, split
+    from wanimate.preprocess.tracking import track_people
+
+    spans = split(wide.scene.frames, 2, min_span=wide.scene.frames // 2)
+    assert [s.start for s in spans] == [0, 40]
+
+    def read(span: Span) -> Iterator[np.ndarray]:
+        stop = wide.scene.frames if span.stop is None else min(span.stop, wide.scene.frames)
+        return (scenes.render(wide.scene, t)[0] for t in range(span.start, stop))
+
+    backends = [make_backend("mediapipe", video=True) for _ in spans]
+    try:
+        detections, _ = detect_all(read, backends, spans)
+    finally:
+        for backend in backends:
+            backend.close()
+    assert len(detections) == wide.scene.frames
+    people = track_people(detections, (wide.scene.height, wide.scene.width))
+    assert len(people) == 4
+    assert _owners(wide, people) == _owners(wide) == {0: {0}, 1: {2}, 2: {1}, 3: {3}}
+    counted = wide.counted()
+    tracked = [any(box_iou(box, p.boxes[t]) > 0.3 for p in people if p.present[t]) for t, _, box in counted]
+    assert np.mean(tracked) >= 0.97, f"{sum(tracked)}/{len(tracked)}"  # as with one worker
 
 
 def test_wide_shot_instance_masks_are_each_persons_own_pixels(wide: Wide) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,7 @@ import pytest
 from PIL import Image
 
 from wanimate.errors import WanimateError
-from wanimate.preprocess.pose_pool import detect_all
+from wanimate.preprocess.pose_pool import Span, detect_all, split
 from wanimate.preprocess.reference import load_character
 from wanimate.preprocess.sizing import letterbox, parse_area, size_for_area, stretch
 from wanimate.preprocess.strip import compose_strip
@@ -149,40 +152,121 @@ def test_strip_scales_every_tile_to_one_height() -> None:
     assert strip[:22, :60].max() > 200  # a white (anti-aliased) label was drawn
 
 
+@dataclass
+class _Found:
+    value: int  # the frame's index, so order can be checked
+    bbox: np.ndarray
+
+
 class _CountingBackend:
-    """Records the frames it saw; 'detects' the frame's value so order can be checked."""
+    """Records the frames it saw; 'detects' one person whose box says which frame it is in.
 
-    def __init__(self) -> None:
+    ``blind`` frames after it starts it finds nobody, as a cold start may miss someone."""
+
+    def __init__(self, blind: int = 0) -> None:
         self.seen: list[int] = []
+        self.blind = blind
 
-    def detect(self, frame: np.ndarray) -> list[int]:
+    def detect(self, frame: np.ndarray) -> list[_Found]:
         value = int(frame[0, 0, 0])
         self.seen.append(value)
-        return [value]
+        if len(self.seen) <= self.blind:
+            return []
+        return [_Found(value, np.array([value, 0, value + 10, 10], np.float32))]
 
 
-@pytest.mark.parametrize(("workers", "count"), [(1, 5), (2, 37), (3, 64), (2, 0)])
-def test_pose_pool_keeps_frame_order_and_uses_every_backend(workers: int, count: int) -> None:
-    backends = [_CountingBackend() for _ in range(workers)]
-    frames = (np.full((4, 6, 3), i, np.uint8) for i in range(count))
+def _stretches(count: int) -> Callable[[Span], Iterator[np.ndarray]]:
+    """A clip of ``count`` frames whose pixels are their index, read by stretch like the real reader."""
+
+    def read(span: Span) -> Iterator[np.ndarray]:
+        stop = count if span.stop is None else min(span.stop, count)
+        return (np.full((4, 6, 3), i, np.uint8) for i in range(span.start, stop))
+
+    return read
+
+
+@pytest.mark.parametrize(
+    ("total", "workers", "expected"),
+    [
+        (200, 2, [(0, 100), (100, None)]),
+        (200, 4, [(0, 67), (67, 133), (133, None)]),  # stretches of at least MIN_SPAN (60) frames
+        (119, 2, [(0, None)]),
+        (None, 4, [(0, None)]),
+        (500, 1, [(0, None)]),
+    ],
+)
+def test_stretches_cover_the_clip_and_the_last_runs_to_its_end(
+    total: int | None, workers: int, expected: list[tuple[int, int | None]]
+) -> None:
+    assert [(s.start, s.stop) for s in split(total, workers)] == expected
+
+
+@pytest.mark.parametrize(("total", "spans"), [(5, 1), (37, 2), (64, 3), (0, 2), (50, 2)])
+def test_pose_pool_keeps_frame_order_and_each_backend_sees_one_stretch(total: int, spans: int) -> None:
+    stretches = split(total, spans, min_span=10)
+    assert len(stretches) == (spans if total else 1)
+    backends = [_CountingBackend() for _ in stretches]
     progress: list[int] = []
-    detections, size = detect_all(frames, backends, block=8, on_done=progress.append)
-    assert detections == [[i] for i in range(count)]
+    count = total + 3 if total == 50 else total  # the video gives more frames than probed: the last stretch reads on
+    detections, size = detect_all(_stretches(count), backends, stretches, on_done=progress.append, poll_s=0.01)
+    assert [[p.value for p in people] for people in detections] == [[i] for i in range(count)]
     assert sum(progress) == count
     assert size == ((4, 6) if count else None)
-    assert sorted(v for b in backends for v in b.seen) == list(range(count))
-    for backend in backends:  # consecutive runs of frames, so stateful tracking still works
-        assert all(b - a == 1 for a, b in zip(backend.seen, backend.seen[1:], strict=False) if (a + 1) % 8)
-    if count >= 8 * workers:
-        assert all(backend.seen for backend in backends)
+    for backend, span in zip(backends, stretches, strict=True):  # consecutive frames: stateful tracking works
+        end = count if span.stop is None else span.stop + 1  # and the next stretch's first, to agree on the seam
+        assert backend.seen == list(range(span.start, max(span.start, end)))
 
 
-def test_pose_pool_surfaces_a_backend_error() -> None:
+def test_a_worker_carries_on_until_the_next_one_sees_the_same_people() -> None:
+    """The second worker starts cold and misses the person for 5 frames: the first one's
+    detections fill those frames, and the seam moves to where both see them."""
+    first, second = _CountingBackend(), _CountingBackend(blind=5)
+    detections, _ = detect_all(_stretches(60), [first, second], [Span(0, 30), Span(30)], poll_s=0.01)
+    assert [[p.value for p in people] for people in detections] == [[i] for i in range(60)]
+    assert first.seen == list(range(36))  # its stretch, the 5 frames the second missed, and the one they agree on
+    assert second.seen == list(range(30, 60))
+
+
+def test_a_carried_worker_stops_where_the_next_one_ends() -> None:
+    """Nobody ever agrees (the second worker finds no one): the first carries on to the clip's end
+    at most MAX_HANDOVER frames, and every frame still has one list of detections."""
+    first, second = _CountingBackend(), _CountingBackend(blind=10**6)
+    detections, _ = detect_all(_stretches(50), [first, second], [Span(0, 30), Span(30)], poll_s=0.01)
+    assert [[p.value for p in people] for people in detections] == [[i] for i in range(50)]
+    assert first.seen == list(range(50))
+
+
+def test_pose_pool_surfaces_a_backend_error_and_stops_the_others() -> None:
     class Broken(_CountingBackend):
-        def detect(self, frame: np.ndarray) -> list[int]:
+        def detect(self, frame: np.ndarray) -> list[_Found]:
             if int(frame[0, 0, 0]) == 11:
                 raise RuntimeError("model crashed")
             return super().detect(frame)
 
+    class Slow(_CountingBackend):
+        def detect(self, frame: np.ndarray) -> list[_Found]:
+            time.sleep(0.01)
+            return super().detect(frame)
+
+    slow = Slow()
     with pytest.raises(RuntimeError, match="model crashed"):
-        detect_all((np.full((2, 2, 3), i, np.uint8) for i in range(40)), [Broken(), Broken()], block=4)
+        detect_all(_stretches(2000), [Broken(), slow], [Span(0, 20), Span(20)], poll_s=0.01)
+    assert len(slow.seen) < 1980  # stopped at its next frame, not run to the end
+
+
+def test_pose_pool_stops_when_progress_raises() -> None:
+    """The character's pose failing beside pass 1 surfaces through ``on_done`` and ends the workers."""
+    backend = _CountingBackend()
+
+    def watch(_: int) -> None:
+        if len(backend.seen) > 5:
+            raise ValueError("no person in the character image")
+
+    def slow(span: Span) -> Iterator[np.ndarray]:
+        for i in range(span.start, 10_000):
+            time.sleep(0.001)
+            yield np.full((4, 6, 3), i % 256, np.uint8)
+
+    with pytest.raises(ValueError, match="character image"):
+        detect_all(slow, [backend], [Span(0)], on_done=watch, poll_s=0.01)
+    assert len(backend.seen) < 10_000

@@ -56,6 +56,21 @@ def test_fractional_target_rate(tmp_path: Path) -> None:
     assert got == nearest_indices([Fraction(i, 25) for i in range(50)], rate, len(got))
 
 
+@pytest.mark.parametrize(("fps", "source_fps", "start"), [(None, 30, 17), (30, 24, 9), (30, 60, 11), (30, 24, 0)])
+def test_reading_a_stretch_gives_that_slice_of_a_full_read(
+    tmp_path: Path, fps: float | None, source_fps: int, start: int
+) -> None:
+    """What a pose worker that begins mid-clip reads: exactly the frames a read from frame 0 gives there,
+    repeated and dropped frames included."""
+    clip = write_clip(tmp_path / f"c{source_fps}.mp4", [index_frame(k) for k in range(2 * source_fps)], fps=source_fps)
+    whole = [read_index(frame) for frame in iter_frames(clip, fps=fps)]
+    tail = [read_index(frame) for frame in iter_frames(clip, fps=fps, start=start)]
+    assert tail == whole[start:] and len(tail) == len(whole) - start
+    middle = [read_index(frame) for frame in iter_frames(clip, fps=fps, start=start, stop=start + 7)]
+    assert middle == whole[start : start + 7]
+    assert list(iter_frames(clip, fps=fps, start=len(whole))) == []
+
+
 @pytest.mark.parametrize("container_format", ["mp4", "matroska"])
 def test_variable_frame_rate_uses_real_timestamps(tmp_path: Path, container_format: str) -> None:
     stamps = [0, 30, 50, 120, 130, 200, 260, 400, 410, 470, 600, 610, 620, 700]  # milliseconds

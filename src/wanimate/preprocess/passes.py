@@ -25,7 +25,7 @@ from wanimate.preprocess.instances import label_people, overlapping, present_at
 from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask, sam2_checkpoint
 from wanimate.preprocess.people_sheet import draw_sheet, sheet_frames
 from wanimate.preprocess.pose import make_backend
-from wanimate.preprocess.pose_pool import detect_all
+from wanimate.preprocess.pose_pool import MAX_AUTO_WORKERS, Span, detect_all, machine_cores, split
 from wanimate.preprocess.selection import follow_person
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
 from wanimate.preprocess.skeleton import draw_skeleton
@@ -76,15 +76,24 @@ def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
 
 
 def pose_workers(settings: PreprocessSettings) -> int:
-    """How many pose backends run side by side: ``settings.pose_workers``, or automatic (one).
+    """How many pose backends may run side by side: ``settings.pose_workers``, or automatic.
 
-    The mediapipe backend follows each person from one frame to the next and runs its detector
-    and landmark graphs at the same time, which already keeps two cores busy; backends working
-    on alternate blocks would each jump over the other's frames and lose people at every block
-    (measured: slower, docs/benchmarks.md). ViTPose's onnxruntime session already uses every
-    core, and a second ViTPose-H would double a multi-GB model in memory.
+    Automatic is one per core (at most ``MAX_AUTO_WORKERS``) for the mediapipe backend, each on
+    its own stretch of the clip (:mod:`wanimate.preprocess.pose_pool`), and one for ViTPose:
+    its onnxruntime session already uses every core, and a second ViTPose-H would double a
+    multi-GB model in memory. Stretches are at least ``MIN_SPAN`` frames, so a short clip gets fewer.
     """
-    return settings.pose_workers or 1
+    if settings.pose_workers:
+        return settings.pose_workers
+    return min(machine_cores(), MAX_AUTO_WORKERS) if settings.pose_backend == "mediapipe" else 1
+
+
+def _stretch_reader(video: Path, fps: float | None, timer: StageTimer) -> Callable[[Span], Prefetch]:
+    def read(span: Span) -> Prefetch:
+        frames = iter_frames(video, fps=fps, max_side=MAX_SIDE, start=span.start, stop=span.stop)
+        return Prefetch(timer.timed("decode", iter(frames)))
+
+    return read
 
 
 def first_pass(
@@ -99,16 +108,16 @@ def first_pass(
 ) -> Motion:
     """Detect and follow everyone, then choose and smooth the performer.
 
-    ``watch`` is called after every block of frames; work running beside this pass (the
-    character's pose) raises its error there, so a bad input stops the pass early.
+    ``watch`` is called as frames are done (a few times a second); work running beside this
+    pass (the character's pose) raises its error there, so a bad input stops the pass early.
     """
     models_dir = Path(settings.models_dir) if settings.models_dir else None
-    workers = pose_workers(settings)
-    bar = reporter.task("pass 1/2: pose", _expected_frames(info, settings.fps))
+    expected = _expected_frames(info, settings.fps)
+    spans = split(expected, pose_workers(settings))
+    bar = reporter.task("pass 1/2: pose", expected)
     backends: list[Any] = []
-    frames = _frames(video, settings.fps, timer)
     try:
-        for _ in range(workers):
+        for _ in spans:
             backends.append(
                 make_backend(
                     settings.pose_backend,
@@ -120,9 +129,10 @@ def first_pass(
                 )
             )
         with timer.stage("pose"):
-            detections, frame_size = detect_all(frames, backends, on_done=_watched(bar.advance, watch))
+            detections, frame_size = detect_all(
+                _stretch_reader(video, settings.fps, timer), backends, spans, on_done=_watched(bar.advance, watch)
+            )
     finally:
-        frames.close()
         for backend in backends:
             backend.close()
     if frame_size is None:
@@ -150,7 +160,7 @@ def first_pass(
         "frames_interpolated": int(np.asarray(track.interpolated, bool).sum()),
         "frames_missing": int(missing.sum()),
         "smoothed": settings.smooth,
-        "pose_workers": workers,
+        "pose_workers": len(spans),
         "people": [
             {
                 "id": p.id,

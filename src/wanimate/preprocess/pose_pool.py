@@ -1,75 +1,201 @@
-"""Run pose detection on several backends at once, in frame order, with bounded memory.
+"""Pass 1's pose detection on several stretches of the clip at once, with bounded memory.
 
-One MediaPipe Holistic graph keeps well under two cores busy (its calculators wait on
-each other), so on a small CPU a second graph working on other frames nearly doubles
-pass 1's throughput. Frames go out in short consecutive blocks, round-robin, so each
-backend still sees mostly consecutive frames for its own landmark tracking, and at
-most ``(workers + 1) * block`` frames are in memory whatever the video's length.
+A backend follows people from one frame to the next, so it has to see consecutive frames:
+backends taking turns on alternate blocks lost everyone at every block and were measured
+slower than one. Each worker here gets one contiguous stretch (a :class:`Span`) instead, read
+by its own decoder from the stretch's first frame, and starts it as a backend starts a clip
+(the whole detector pyramid). One mediapipe backend keeps about 1.3 cores busy (its detector
+and landmark graphs wait on each other); two stretches keep two cores busy. Memory is a few
+frames per worker whatever the video's length.
+
+A cold start can miss someone the previous worker was following (two people crossing, one
+half hidden, at the seam), and the periodic scans may take a second to find them. So at the
+end of its stretch each worker carries on into the next one, frame by frame, until the next
+worker sees the same people in that frame, has matched everyone the carrying worker followed
+since the seam, and the carrying worker is not looking for someone it has just lost (a
+backend's ``searching``; a cold start knows nothing of them): the seam moves to that frame
+(usually the first one), and the frames before it keep the earlier worker's detections; on
+the four-people wide shot, split two frames into a crossing, the first worker carries on to
+the end. The tracker links people across the seam as it does through any frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from wanimate.preprocess.pose.detector import box_iou
 
-def _detect_block(backend: Any, frames: list[np.ndarray]) -> list[list[Any]]:
-    return [backend.detect(frame) for frame in frames]
+MIN_SPAN = 60  # frames: a shorter stretch spends more on its first frame's pyramid than it saves
+MAX_AUTO_WORKERS = 4  # more stretches mean more seams and pyramids for less and less gain
+MAX_HANDOVER = 90  # frames a worker carries on past its stretch at most, waiting to agree with the next
+SAME_BOX = 0.5  # box IoU at which two workers' detections are one person
+
+
+@dataclass(frozen=True)
+class Span:
+    """Output frames ``start`` up to ``stop`` (exclusive; None: to the end of the clip)."""
+
+    start: int
+    stop: int | None = None
+
+
+def machine_cores() -> int:
+    """The cores this process may run on (the affinity mask, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def split(total: int | None, workers: int, min_span: int = MIN_SPAN) -> list[Span]:
+    """At most ``workers`` contiguous stretches of at least ``min_span`` frames covering ``total``.
+
+    The last stretch runs to the end of the clip, so a video that decodes to more frames than
+    ``total`` (the probe's count) still has every frame looked at; an unknown ``total`` is one stretch.
+    """
+    count = max(1, min(workers, (total or 0) // max(1, min_span)))
+    if total is None or count == 1:
+        return [Span(0)]
+    bounds = [round(i * total / count) for i in range(count)]
+    stops: list[int | None] = [*bounds[1:], None]
+    return [Span(start, stop) for start, stop in zip(bounds, stops, strict=True)]
+
+
+def matched(mine: Sequence[Any], theirs: Sequence[Any]) -> set[int]:
+    """Indices in ``mine`` of the people ``theirs`` has too (box IoU >= ``SAME_BOX``, one to one)."""
+    free = list(theirs)
+    found = set()
+    for index, person in enumerate(mine):
+        match = next((other for other in free if box_iou(person.bbox, other.bbox) >= SAME_BOX), None)
+        if match is not None:
+            free.remove(match)
+            found.add(index)
+    return found
+
+
+class _Handover:
+    """Whether a worker carrying on past its stretch may stop: see the module docstring."""
+
+    def __init__(self) -> None:
+        self._owed: dict[int, bool] = {}  # follow number since the seam -> the next worker has matched them
+
+    def agreed(self, mine: Sequence[Any], theirs: Sequence[Any], searching: bool) -> bool:
+        same = matched(mine, theirs)
+        for index, person in enumerate(mine):
+            number = getattr(person, "track", None)
+            if number is not None:
+                self._owed[number] = self._owed.get(number, False) or index in same
+        return not searching and len(same) == len(mine) == len(theirs) and all(self._owed.values())
+
+
+class _Workers:
+    """What the workers found, shared between their threads (see :func:`detect_all`)."""
+
+    def __init__(self, spans: Sequence[Span]) -> None:
+        self.spans = spans
+        self.found: list[list[list[Any]]] = [[] for _ in spans]  # per worker, its stretch's frames
+        self.carried: list[list[list[Any]]] = [[] for _ in spans]  # per worker, frames past its stretch
+        self.sizes: list[tuple[int, int] | None] = [None] * len(spans)
+        self.finished = [False] * len(spans)
+        self.stop = threading.Event()
+        self._changed = threading.Condition()
+
+    def add(self, slot: int, people: list[Any]) -> None:
+        with self._changed:
+            self.found[slot].append(people)
+            self._changed.notify_all()
+
+    def finish(self, slot: int) -> None:
+        with self._changed:
+            self.finished[slot] = True
+            self._changed.notify_all()
+
+    def theirs(self, slot: int, index: int) -> list[Any] | None:
+        """Worker ``slot``'s detections of its stretch's frame ``index``, once it has them; None if it never will."""
+        with self._changed:
+            while len(self.found[slot]) <= index:
+                if self.finished[slot] or self.stop.is_set():
+                    return None
+                self._changed.wait(0.1)
+            return self.found[slot][index]
+
+    def frames(self) -> list[list[Any]]:
+        """Every frame's detections in order: each stretch's, its first frames replaced by the
+        detections the previous worker carried into it."""
+        out: list[list[Any]] = []
+        carried: list[list[Any]] = []
+        for slot in range(len(self.spans)):
+            out += carried + self.found[slot][len(carried) :]
+            carried = self.carried[slot]
+        return out
 
 
 def detect_all(
-    frames: Iterable[np.ndarray],
+    read: Callable[[Span], Iterator[np.ndarray]],
     backends: Sequence[Any],
+    spans: Sequence[Span],
     *,
-    block: int = 8,
     on_done: Callable[[int], None] | None = None,
+    poll_s: float = 0.1,
 ) -> tuple[list[list[Any]], tuple[int, int] | None]:
     """Detections for every frame in order, and the (H, W) of the frames (None when there were none).
 
-    ``on_done(count)`` is called after each block, for progress.
-
-    Each backend is used by one thread at a time (its next block is submitted only after
-    its previous one finished), since stateful backends are not thread-safe.
+    ``backends[i]`` works through ``read(...)`` of ``spans[i]`` and on past it (see the module
+    docstring) in a thread of its own. ``on_done(count)`` is called from the calling thread
+    with the frames finished since its last call, at most every ``poll_s`` seconds; an
+    exception it raises (or a backend's) stops every worker at its next frame and is raised here.
     """
-    detections: list[list[Any]] = []
-    pending: list[Future[list[list[Any]]] | None] = [None] * len(backends)
-    frame_size: tuple[int, int] | None = None
+    if len(backends) != len(spans):
+        raise ValueError(f"{len(backends)} backends for {len(spans)} spans")
+    shared = _Workers(spans)
 
-    def collect(slot: int) -> None:
-        future = pending[slot]
-        if future is not None:
-            done = future.result()
-            detections.extend(done)
-            pending[slot] = None
-            if on_done is not None:
-                on_done(len(done))
-
-    with ThreadPoolExecutor(max_workers=len(backends), thread_name_prefix="pose") as pool:
+    def work(slot: int) -> None:
+        span = spans[slot]
+        reach = None if span.stop is None else span.stop + MAX_HANDOVER
+        frames = read(Span(span.start, reach))
+        handover = _Handover()
         try:
-            batch: list[np.ndarray] = []
-            submitted = 0
-            for frame in frames:
-                if frame_size is None:
-                    frame_size = (int(frame.shape[0]), int(frame.shape[1]))
-                batch.append(frame)
-                if len(batch) == block:
-                    slot = submitted % len(backends)
-                    collect(slot)  # blocks are collected in submission order, so frames stay in order
-                    pending[slot] = pool.submit(_detect_block, backends[slot], batch)
-                    submitted += 1
-                    batch = []
-            for step in range(len(backends)):
-                collect((submitted + step) % len(backends))
-            if batch:
-                detections.extend(_detect_block(backends[submitted % len(backends)], batch))
-                if on_done is not None:
-                    on_done(len(batch))
+            for index, frame in enumerate(frames, start=span.start):
+                if shared.stop.is_set():
+                    return
+                if shared.sizes[slot] is None:
+                    shared.sizes[slot] = (int(frame.shape[0]), int(frame.shape[1]))
+                people = backends[slot].detect(frame)
+                if span.stop is None or index < span.stop:
+                    shared.add(slot, people)
+                    continue
+                theirs = shared.theirs(slot + 1, index - span.stop)
+                if theirs is None or handover.agreed(people, theirs, getattr(backends[slot], "searching", False)):
+                    return
+                shared.carried[slot].append(people)
+        finally:
+            shared.finish(slot)
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    reported = 0
+    with ThreadPoolExecutor(max_workers=len(spans), thread_name_prefix="pose") as pool:
+        futures = [pool.submit(work, slot) for slot in range(len(spans))]
+        try:
+            while True:
+                done, pending = wait(futures, timeout=poll_s, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    future.result()  # a backend's error, raised here
+                count = sum(len(frames) for frames in shared.found)
+                if on_done is not None and count > reported:
+                    on_done(count - reported)
+                    reported = count
+                if not pending:
+                    break
         except BaseException:
-            for future in pending:
-                if future is not None:
-                    future.cancel()
+            shared.stop.set()
             raise
-    return detections, frame_size
+    return shared.frames(), shared.sizes[0]

@@ -8,6 +8,7 @@ are derived from the fields below (see :mod:`wanimate.options`); everything is r
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -153,7 +154,7 @@ class PreprocessSettings:
     mask_k: int = option(7, help="Mask dilation kernel size (replace).", min=1, max=255, serve=True)
     mask_w_len: int = option(1, help="Mask bbox grid columns; 1 = full rectangle.", min=1, max=64, serve=True)
     mask_h_len: int = option(1, help="Mask bbox grid rows; 1 = full rectangle.", min=1, max=64, serve=True)
-    pose_workers: int = option(0, help="Pose backends run in parallel; 0 = automatic.", min=0, max=64)
+    pose_workers: int = option(0, help="Pass-1 pose workers, each on a stretch of the clip; 0 = automatic (a core each, at most 4).", min=0, max=64)
 
     def __post_init__(self) -> None:
         options.check(self)
@@ -164,6 +165,7 @@ class StageTimer:
     """Seconds per stage; pass 2 overlaps with encoder threads, so stages need not sum to the total."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -174,7 +176,8 @@ class StageTimer:
             self.add(name, time.perf_counter() - start)
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        with self._lock:  # pass 1's decoders charge "decode" from several threads
+            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
 
     def timed(self, name: str, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """Charge the time spent producing each item (decoding) to ``name``."""

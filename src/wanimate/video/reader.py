@@ -165,7 +165,11 @@ class _Converter:
 
 
 def iter_frames(
-    path: str | Path, fps: float | Fraction | None = None, max_side: int | None = None
+    path: str | Path,
+    fps: float | Fraction | None = None,
+    max_side: int | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield upright RGB uint8 frames (H, W, 3), one at a time.
 
@@ -176,6 +180,12 @@ def iter_frames(
     keeps its real timing. ``max_side`` shrinks frames whose longer side exceeds
     it (area interpolation, aspect kept). 10-bit input becomes 8-bit; alpha is
     composited over black.
+
+    ``start``/``stop``: only output frames ``start`` up to ``stop`` (exclusive), as a slice
+    of a whole read. The frames before ``start`` are decoded (so the ones that follow are
+    exactly those a read from the beginning gives, whatever the codec's reordering or the
+    resampling) but not converted, which is about half the cost of a decoded 720p frame;
+    decoding ends at ``stop``.
     """
     path = Path(path)
     with VideoSource(path) as source:
@@ -184,28 +194,40 @@ def iter_frames(
     with VideoSource(path) as source:
         metadata = dict(source.stream.metadata)
         convert: _Converter | None = None
-        if rate is None:
-            for frame in source.frames():
-                convert = convert or _Converter(frame, metadata, max_side)
-                yield convert(frame)
-            return
-        picker = NearestTimestamp(rate, resampled_count(timeline.duration, rate))
-        previous: av.VideoFrame | None = None
-        time = Fraction(0)
-        for frame in source.frames():
-            convert = convert or _Converter(frame, metadata, max_side)
-            if frame.pts is not None:
-                time = (frame.pts - timeline.first) * timeline.time_base
-            elif previous is not None:
-                time += timeline.duration / timeline.count
-            copies = picker.push(time)
-            if previous is not None and copies:
-                yield from _repeat(convert(previous), copies)
-            if picker.done:
+        index = 0  # output index of the next frame picked
+        end = float("inf") if stop is None else stop
+        for frame, copies in _picks(source, timeline, rate):
+            if index >= end:
                 return
-            previous = frame
-        if previous is not None and convert is not None:
-            yield from _repeat(convert(previous), picker.finish())
+            convert = convert or _Converter(frame, metadata, max_side)
+            wanted = min(index + copies, end) - max(index, start)
+            if wanted > 0:
+                yield from _repeat(convert(frame), int(wanted))
+            index += copies
+
+
+def _picks(source: VideoSource, timeline: Timeline, rate: Fraction | None) -> Iterator[tuple[av.VideoFrame, int]]:
+    """Each decoded frame that is output, with how many consecutive output frames it fills."""
+    if rate is None:
+        for frame in source.frames():
+            yield frame, 1
+        return
+    picker = NearestTimestamp(rate, resampled_count(timeline.duration, rate))
+    previous: av.VideoFrame | None = None
+    time = Fraction(0)
+    for frame in source.frames():
+        if frame.pts is not None:
+            time = (frame.pts - timeline.first) * timeline.time_base
+        elif previous is not None:
+            time += timeline.duration / timeline.count
+        copies = picker.push(time)
+        if previous is not None and copies:
+            yield previous, copies
+        if picker.done:
+            return
+        previous = frame
+    if previous is not None:
+        yield previous, picker.finish()
 
 
 def _repeat(image: np.ndarray, copies: int) -> Iterator[np.ndarray]:

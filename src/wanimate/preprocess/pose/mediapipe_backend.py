@@ -61,6 +61,7 @@ MAX_AXIS_SIDE = 4.0  # see next_roi: the largest axis region, in sides of the bo
 BUST_SIDE = 2.0  # the region around someone whose axis region is larger, in sides of that box
 RETRY_SIDE = 2.0  # the second look at someone missed, in sides of their last box
 HANDS_RETRY = 4  # see _Followed.wants_hands
+RECENTLY_LOST = 30  # frames: see MediaPipeBackend.searching
 
 
 @dataclass(eq=False)
@@ -150,6 +151,13 @@ class MediaPipeBackend:
     def finder_runs(self) -> int:
         """Detector passes the finder has made so far."""
         return self._finder.runs
+
+    @property
+    def searching(self) -> bool:
+        """Whether it is looking for someone it lost in the last ``RECENTLY_LOST`` frames (hidden
+        by someone crossing, say): a worker handing over to the next one waits for that
+        (:mod:`wanimate.preprocess.pose_pool`), since a cold start knows nothing of them."""
+        return any(lost.look is not None and self._frame_index - lost.frame <= RECENTLY_LOST for lost in self._lost)
 
     @property
     def landmark_runs(self) -> int:
