@@ -154,7 +154,9 @@ class PreprocessSettings:
     mask_k: int = option(7, help="Mask dilation kernel size (replace).", min=1, max=255, serve=True)
     mask_w_len: int = option(1, help="Mask bbox grid columns; 1 = full rectangle.", min=1, max=64, serve=True)
     mask_h_len: int = option(1, help="Mask bbox grid rows; 1 = full rectangle.", min=1, max=64, serve=True)
-    pose_workers: int = option(0, help="Pass-1 pose workers, each on a stretch of the clip; 0 = automatic (a core each, at most 4).", min=0, max=64)
+    pose_workers: int = option(
+        0, help="Pass-1 pose workers, each on a stretch of the clip; 0 = one per core, at most 4.", min=0, max=64
+    )
 
     def __post_init__(self) -> None:
         options.check(self)

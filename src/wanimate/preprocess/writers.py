@@ -34,7 +34,8 @@ class ThreadedWriter:
         self, path: str | Path, fps: float, *, lossless: bool = False, preset: str = "medium", depth: int = 4
     ) -> None:
         self.path = Path(path)
-        self._writer = VideoWriter(self.path, fps, lossless=lossless, preset=preset)
+        # each output has its own thread already, so x264 gets one thread (see VideoWriter)
+        self._writer = VideoWriter(self.path, fps, lossless=lossless, preset=preset, threads=1)
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self.busy_s = 0.0

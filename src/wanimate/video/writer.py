@@ -47,6 +47,9 @@ class VideoWriter:
     * ``lossless=True``: every RGB value survives exactly (libx264rgb, qp 0, RGB
       4:4:4, any size); used for masks. FFmpeg, decord and OpenCV read it; web
       browsers do not, which masks never need.
+    * ``threads``: x264's threads (0: its own choice, about 1.5 per core). A writer that
+      shares the machine with others in their own threads does better with 1: the same
+      frames for 10-25% less CPU, without x264's frame-thread handoffs.
     * ``fps`` may be a float; broadcast rates are kept exact (29.97 is written as
       30000/1001).
     * ``audio``: a stretch of another file's audio to carry along (see
@@ -62,6 +65,7 @@ class VideoWriter:
         lossless: bool = False,
         crf: int = 17,
         preset: str = "medium",
+        threads: int = 0,
         audio: AudioSource | None = None,
     ) -> None:
         self.path = Path(path)
@@ -70,6 +74,7 @@ class VideoWriter:
         self.lossless = lossless
         self.crf = crf
         self.preset = preset
+        self.threads = threads
         self.audio_source = audio
         self.audio_warning: str | None = None
         self.frames_written = 0
@@ -114,6 +119,8 @@ class VideoWriter:
             context = stream.codec_context
             context.colorspace, context.color_range = _BT601_MATRIX, _LIMITED_RANGE
             context.color_primaries, context.color_trc = _BT709, _BT709
+        if self.threads:
+            stream.codec_context.thread_count = self.threads
         self._stream = stream
 
     def _warn(self, reason: str) -> None:
