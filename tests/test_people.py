@@ -206,7 +206,9 @@ def test_wide_shot_identities_survive_the_crossing_the_wall_and_the_exit(wide: W
 def test_two_pose_workers_keep_every_identity_across_their_seam(wide: Wide) -> None:
     """Pass 1 with two workers: the second starts cold at frame 40, two frames into the crossing,
     where its pyramid finds one of the two people who overlap; the first carries on until both
-    see the same people, and the tracker joins the halves without a switch or a loss."""
+    see the same people, and the tracker joins the halves without a switch or a loss. (The shot
+    opens on four people, so by default the first worker would take it all: ``solo_people``
+    keeps both, as when a shot opens on one person.)"""
     from wanimate.preprocess.pose import make_backend
     from wanimate.preprocess.pose_pool import Span, detect_all, split
     from wanimate.preprocess.tracking import track_people
@@ -220,7 +222,7 @@ def test_two_pose_workers_keep_every_identity_across_their_seam(wide: Wide) -> N
 
     backends = [make_backend("mediapipe", video=True) for _ in spans]
     try:
-        detections, _ = detect_all(read, backends, spans)
+        detections, _ = detect_all(read, backends, spans, solo_people=99)
     finally:
         for backend in backends:
             backend.close()

@@ -236,6 +236,25 @@ def test_a_carried_worker_stops_where_the_next_one_ends() -> None:
     assert first.seen == list(range(50))
 
 
+def test_two_people_in_the_first_frame_leave_the_clip_to_the_first_worker() -> None:
+    class Pair(_CountingBackend):
+        def detect(self, frame: np.ndarray) -> list[_Found]:
+            one = super().detect(frame)
+            return [*one, _Found(one[0].value, one[0].bbox + 100)]
+
+    class Slow(_CountingBackend):
+        def detect(self, frame: np.ndarray) -> list[_Found]:
+            time.sleep(0.005)
+            return super().detect(frame)
+
+    first, second = Pair(), Slow()
+    progress: list[int] = []
+    detections, _ = detect_all(_stretches(80), [first, second], [Span(0, 40), Span(40)], on_done=progress.append)
+    assert [[p.value for p in people] for people in detections] == [[i, i] for i in range(80)]
+    assert first.seen == list(range(80)) and len(second.seen) < 40  # the second stopped early
+    assert sum(progress) == 80
+
+
 def test_pose_pool_surfaces_a_backend_error_and_stops_the_others() -> None:
     class Broken(_CountingBackend):
         def detect(self, frame: np.ndarray) -> list[_Found]:
