@@ -73,7 +73,7 @@ def preprocess(
     docs/preprocess.md. ``fps=None`` keeps the driving video's rate; ``area`` is a target pixel
     area, not a size (the aspect comes from the character image in animate mode and from the video
     in replace mode). Retargeting applies to animate mode only, as in the official code.
-    ``pose_workers`` pose backends run side by side in pass 1 (0 = automatic).
+    ``pose_workers`` pose workers share pass 1, each on a stretch of the clip (0 = one per core).
     Everyone in the video is tracked (up to ``max_people`` at once) and written to the
     ``people`` record; ``person`` (an id or "auto") or ``person_at`` (a source pixel on them in
     their first frame) chooses the performer; ``people_media`` also writes every person's
