@@ -210,15 +210,14 @@ def test_two_pose_workers_keep_every_identity_across_their_seam(wide: Wide) -> N
     opens on four people, so by default the first worker would take it all: ``solo_people``
     keeps both, as when a shot opens on one person.)"""
     from wanimate.preprocess.pose import make_backend
-    from wanimate.preprocess.pose_pool import Span, detect_all, split
+    from wanimate.preprocess.pose_pool import detect_all, split
     from wanimate.preprocess.tracking import track_people
 
     spans = split(wide.scene.frames, 2, min_span=wide.scene.frames // 2)
     assert [s.start for s in spans] == [0, 40]
 
-    def read(span: Span) -> Iterator[np.ndarray]:
-        stop = wide.scene.frames if span.stop is None else min(span.stop, wide.scene.frames)
-        return (scenes.render(wide.scene, t)[0] for t in range(span.start, stop))
+    def read(start: int) -> Iterator[np.ndarray]:
+        return (scenes.render(wide.scene, t)[0] for t in range(start, wide.scene.frames))
 
     backends = [make_backend("mediapipe", video=True) for _ in spans]
     try:

@@ -175,12 +175,11 @@ class _CountingBackend:
         return [_Found(value, np.array([value, 0, value + 10, 10], np.float32))]
 
 
-def _stretches(count: int) -> Callable[[Span], Iterator[np.ndarray]]:
-    """A clip of ``count`` frames whose pixels are their index, read by stretch like the real reader."""
+def _stretches(count: int) -> Callable[[int], Iterator[np.ndarray]]:
+    """A clip of ``count`` frames whose pixels are their index, read from a start frame like the real reader."""
 
-    def read(span: Span) -> Iterator[np.ndarray]:
-        stop = count if span.stop is None else min(span.stop, count)
-        return (np.full((4, 6, 3), i, np.uint8) for i in range(span.start, stop))
+    def read(start: int) -> Iterator[np.ndarray]:
+        return (np.full((4, 6, 3), i, np.uint8) for i in range(start, count))
 
     return read
 
@@ -281,8 +280,8 @@ def test_pose_pool_stops_when_progress_raises() -> None:
         if len(backend.seen) > 5:
             raise ValueError("no person in the character image")
 
-    def slow(span: Span) -> Iterator[np.ndarray]:
-        for i in range(span.start, 10_000):
+    def slow(start: int) -> Iterator[np.ndarray]:
+        for i in range(start, 10_000):
             time.sleep(0.001)
             yield np.full((4, 6, 3), i % 256, np.uint8)
 

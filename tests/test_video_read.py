@@ -57,7 +57,7 @@ def test_fractional_target_rate(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("fps", "source_fps", "start"), [(None, 30, 17), (30, 24, 9), (30, 60, 11), (30, 24, 0)])
-def test_reading_a_stretch_gives_that_slice_of_a_full_read(
+def test_reading_from_a_start_frame_gives_the_tail_of_a_full_read(
     tmp_path: Path, fps: float | None, source_fps: int, start: int
 ) -> None:
     """What a pose worker that begins mid-clip reads: exactly the frames a read from frame 0 gives there,
@@ -66,8 +66,6 @@ def test_reading_a_stretch_gives_that_slice_of_a_full_read(
     whole = [read_index(frame) for frame in iter_frames(clip, fps=fps)]
     tail = [read_index(frame) for frame in iter_frames(clip, fps=fps, start=start)]
     assert tail == whole[start:] and len(tail) == len(whole) - start
-    middle = [read_index(frame) for frame in iter_frames(clip, fps=fps, start=start, stop=start + 7)]
-    assert middle == whole[start : start + 7]
     assert list(iter_frames(clip, fps=fps, start=len(whole))) == []
 
 

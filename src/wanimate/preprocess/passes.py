@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from wanimate.preprocess.instances import label_people, overlapping, present_at
 from wanimate.preprocess.masks import PersonSegmenter, background, refine_mask, sam2_checkpoint
 from wanimate.preprocess.people_sheet import draw_sheet, sheet_frames
 from wanimate.preprocess.pose import make_backend
-from wanimate.preprocess.pose_pool import MAX_AUTO_WORKERS, Span, detect_all, machine_cores, split
+from wanimate.preprocess.pose_pool import MAX_AUTO_WORKERS, detect_all, machine_cores, split
 from wanimate.preprocess.selection import follow_person
 from wanimate.preprocess.sizing import MAX_SIDE, Fit
 from wanimate.preprocess.skeleton import draw_skeleton
@@ -64,9 +65,9 @@ def source_info(video: Path) -> VideoInfo:
     return info
 
 
-def _frames(video: Path, fps: float | None, timer: StageTimer) -> Prefetch:
-    """Frames decoded ahead in a thread; the decoder's own time is charged to ``decode``."""
-    return Prefetch(timer.timed("decode", iter(iter_frames(video, fps=fps, max_side=MAX_SIDE))))
+def _frames(video: Path, fps: float | None, timer: StageTimer, start: int = 0) -> Prefetch:
+    """Frames from ``start`` on, decoded ahead in a thread; the decoder's own time is charged to ``decode``."""
+    return Prefetch(timer.timed("decode", iter(iter_frames(video, fps=fps, max_side=MAX_SIDE, start=start))))
 
 
 def _expected_frames(info: VideoInfo, fps: float | None) -> int | None:
@@ -86,14 +87,6 @@ def pose_workers(settings: PreprocessSettings) -> int:
     if settings.pose_workers:
         return settings.pose_workers
     return min(machine_cores(), MAX_AUTO_WORKERS) if settings.pose_backend == "mediapipe" else 1
-
-
-def _stretch_reader(video: Path, fps: float | None, timer: StageTimer) -> Callable[[Span], Prefetch]:
-    def read(span: Span) -> Prefetch:
-        frames = iter_frames(video, fps=fps, max_side=MAX_SIDE, start=span.start, stop=span.stop)
-        return Prefetch(timer.timed("decode", iter(frames)))
-
-    return read
 
 
 def first_pass(
@@ -130,7 +123,7 @@ def first_pass(
             )
         with timer.stage("pose"):
             detections, frame_size = detect_all(
-                _stretch_reader(video, settings.fps, timer), backends, spans, on_done=_watched(bar.advance, watch)
+                partial(_frames, video, settings.fps, timer), backends, spans, on_done=_watched(bar.advance, watch)
             )
     finally:
         for backend in backends:

@@ -103,7 +103,7 @@ class _Workers:
         self.spans = spans
         self.found: list[list[list[Any]]] = [[] for _ in spans]  # per worker, its stretch's frames
         self.carried: list[list[list[Any]]] = [[] for _ in spans]  # per worker, frames past its stretch
-        self.sizes: list[tuple[int, int] | None] = [None] * len(spans)
+        self.size: tuple[int, int] | None = None  # (H, W) of the first worker's first frame
         self.finished = [False] * len(spans)
         self.stop = threading.Event()
         self.solo = threading.Event()  # the first worker takes the whole clip; the others stop
@@ -146,7 +146,7 @@ class _Workers:
 
 
 def detect_all(
-    read: Callable[[Span], Iterator[np.ndarray]],
+    read: Callable[[int], Iterator[np.ndarray]],
     backends: Sequence[Any],
     spans: Sequence[Span],
     *,
@@ -156,15 +156,16 @@ def detect_all(
 ) -> tuple[list[list[Any]], tuple[int, int] | None]:
     """Detections for every frame in order, and the (H, W) of the frames (None when there were none).
 
-    ``backends[i]`` works through ``read(...)`` of ``spans[i]`` and on past it (see the module
-    docstring) in a thread of its own. When the first worker finds ``solo_people`` or more
-    people in its first frame, it takes the whole clip and the others stop: a backend following
-    several people already keeps two cores busy (the landmark graph pipelines their regions),
-    and in a crowd someone is nearly always just hidden, so a worker would carry on past its seam
-    for most of the next stretch (measured on the four-people shot: 1.2x the CPU, no faster).
-    ``on_done(count)`` is called from the calling thread
-    with the frames finished since its last call, at most every ``poll_s`` seconds; an
-    exception it raises (or a backend's) stops every worker at its next frame and is raised here.
+    ``backends[i]`` works through ``read(spans[i].start)`` (the clip's frames from there on, read
+    lazily) to the end of its span and on past it (see the module docstring), in a thread of its
+    own. When the first worker finds ``solo_people`` or more people in its first frame, it takes
+    the whole clip and the others stop: a backend following several people already keeps two
+    cores busy (the landmark graph pipelines their regions), and in a crowd someone is nearly
+    always just hidden, so a worker would carry on past its seam for most of the next stretch
+    (measured on the four-people shot: 1.2x the CPU, no faster). ``on_done(count)`` is called
+    from the calling thread with the frames finished since its last call, at most every
+    ``poll_s`` seconds; an exception it raises (or a backend's) stops every worker at its next
+    frame and is raised here.
     """
     if len(backends) != len(spans):
         raise ValueError(f"{len(backends)} backends for {len(spans)} spans")
@@ -172,14 +173,14 @@ def detect_all(
 
     def work(slot: int) -> None:
         span = spans[slot]
-        frames = read(Span(span.start))  # read lazily to the end: a worker may carry on past its stretch
+        frames = read(span.start)  # lazily to the end: a worker may carry on past its stretch
         handover = _Handover()
         try:
             for index, frame in enumerate(frames, start=span.start):
                 if shared.stop.is_set() or (slot and shared.solo.is_set()):
                     return
-                if shared.sizes[slot] is None:
-                    shared.sizes[slot] = (int(frame.shape[0]), int(frame.shape[1]))
+                if slot == 0 and shared.size is None:
+                    shared.size = (int(frame.shape[0]), int(frame.shape[1]))
                 people = backends[slot].detect(frame)
                 if slot == 0 and index == span.start and len(spans) > 1 and len(people) >= solo_people:
                     shared.solo.set()
@@ -216,4 +217,4 @@ def detect_all(
         except BaseException:
             shared.stop.set()
             raise
-    return shared.frames(), shared.sizes[0]
+    return shared.frames(), shared.size

@@ -169,7 +169,6 @@ def iter_frames(
     fps: float | Fraction | None = None,
     max_side: int | None = None,
     start: int = 0,
-    stop: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield upright RGB uint8 frames (H, W, 3), one at a time.
 
@@ -181,11 +180,10 @@ def iter_frames(
     it (area interpolation, aspect kept). 10-bit input becomes 8-bit; alpha is
     composited over black.
 
-    ``start``/``stop``: only output frames ``start`` up to ``stop`` (exclusive), as a slice
-    of a whole read. The frames before ``start`` are decoded (so the ones that follow are
-    exactly those a read from the beginning gives, whatever the codec's reordering or the
-    resampling) but not converted, which is about half the cost of a decoded 720p frame;
-    decoding ends at ``stop``.
+    ``start``: begin at output frame ``start``, as the tail of a whole read. The frames
+    before it are decoded (so the ones that follow are exactly those a read from the
+    beginning gives, whatever the codec's reordering or the resampling) but not converted,
+    which is about half the cost of a decoded 720p frame.
     """
     path = Path(path)
     with VideoSource(path) as source:
@@ -195,14 +193,11 @@ def iter_frames(
         metadata = dict(source.stream.metadata)
         convert: _Converter | None = None
         index = 0  # output index of the next frame picked
-        end = float("inf") if stop is None else stop
         for frame, copies in _picks(source, timeline, rate):
-            if index >= end:
-                return
             convert = convert or _Converter(frame, metadata, max_side)
-            wanted = min(index + copies, end) - max(index, start)
+            wanted = index + copies - max(index, start)
             if wanted > 0:
-                yield from _repeat(convert(frame), int(wanted))
+                yield from _repeat(convert(frame), wanted)
             index += copies
 
 
