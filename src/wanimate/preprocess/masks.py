@@ -102,12 +102,7 @@ class PersonSegmenter:
         else:
             full = cv2.resize(chosen.view(np.uint8), (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             mask[y0:y1, x0:x1] = full > 0
-        if box is not None:
-            bx0, by0, bx1, by1 = _box_pixels(box, mask.shape, BOX_MARGIN)
-            bounded = np.zeros_like(mask)
-            bounded[by0:by1, bx0:bx1] = mask[by0:by1, bx0:bx1]
-            mask = bounded
-        return mask
+        return mask if box is None else _inside_box(mask, box)
 
     def close(self) -> None:
         """Release the model; calling it again does nothing."""
@@ -227,12 +222,7 @@ def select_person(foreground: np.ndarray, seeds: np.ndarray, box: np.ndarray | N
         mask = np.zeros(fg.shape, bool)
         for label in np.flatnonzero(keep):  # at most one label per seed
             mask |= labels == label
-    if box is not None:
-        x0, y0, x1, y1 = _box_pixels(box, fg.shape, BOX_MARGIN)
-        bounded = np.zeros_like(mask)
-        bounded[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
-        mask = bounded
-    return mask
+    return mask if box is None else _inside_box(mask, box)
 
 
 def _seed_labels(labels: np.ndarray, seeds: np.ndarray, radius: int) -> np.ndarray:
@@ -248,6 +238,14 @@ def _seed_labels(labels: np.ndarray, seeds: np.ndarray, radius: int) -> np.ndarr
             label = np.bincount(near).argmax()
         found.append(int(label))
     return np.array(found, np.int64)
+
+
+def _inside_box(mask: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """``mask`` with everything outside ``box`` grown by ``BOX_MARGIN`` cleared (a new array)."""
+    x0, y0, x1, y1 = _box_pixels(box, mask.shape, BOX_MARGIN)
+    bounded = np.zeros_like(mask)
+    bounded[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    return bounded
 
 
 def _box_pixels(box: np.ndarray, shape: tuple[int, ...], margin: float) -> tuple[int, int, int, int]:
