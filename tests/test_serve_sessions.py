@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_serve_jobs import WAN
 
 from wanimate.bench.serve import short_clip
 from wanimate.models import loading
@@ -19,16 +20,6 @@ from wanimate.serve.config import ServeConfig
 from wanimate.serve.options import JobOptions
 from wanimate.serve.worker import Worker
 from wanimate.video import iter_frames
-
-WAN = {
-    "backend": "wan",
-    "weights": "random:tiny",
-    "steps": 2,
-    "segment_frames": 5,
-    "dtype": "fp32",
-    "prompt": "w1 w2",
-    "area": [64, 64],
-}
 
 
 @pytest.fixture(scope="module")
