@@ -182,6 +182,12 @@ class GenerateSettings:
 MODELS = ("auto", "animate", "multianimate")
 
 
+def check_model(model: str) -> None:
+    """``--model`` is one of ``MODELS``: one clear line if not (every command that takes it)."""
+    if model not in MODELS:
+        raise WanimateError(f"--model must be {', '.join(MODELS[:-1])} or {MODELS[-1]}, not {model!r}")
+
+
 def materials_model(materials: Path) -> str:
     """``multianimate`` for an N-character folder (ours or MultiAnimate's demo layout), else ``animate``."""
     from wanimate.materials.folder import is_character_folder, read_meta
@@ -193,8 +199,7 @@ def materials_model(materials: Path) -> str:
 
 def settings_class(model: str, materials: Path) -> type[GenerateSettings]:
     """The settings class for ``--model`` (``auto``: from the materials)."""
-    if model not in MODELS:
-        raise WanimateError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
+    check_model(model)
     if (materials_model(materials) if model == "auto" else model) == "multianimate":
         from wanimate.multianimate.settings import MultiAnimateSettings
 

@@ -39,14 +39,14 @@ def preprocess_command(
     """Character image + driving video -> a materials folder for `wanimate generate` (or a cast folder)."""
     from wanimate.errors import WanimateError
     from wanimate.examples import resolve_input
+    from wanimate.generate.settings import check_model
     from wanimate.preprocess.pipeline import preprocess
 
+    check_model(model)
     images = image or []
     if cast or len(images) > 1 or model == "multianimate":
         _preprocess_cast(cast, images, video, output, model, settings, cast_settings, files.overwrite, quiet)
         return
-    if model not in ("auto", "animate"):
-        raise WanimateError(f"--model must be auto, animate or multianimate, not {model!r}")
     if not images:
         raise WanimateError("give a character image (--image), or several characters with --cast ID=IMAGE")
     materials = preprocess(

@@ -23,6 +23,7 @@ from wanimate.cast.spec import CastInput
 from wanimate.devices import check_device, check_device_syntax
 from wanimate.errors import WanimateError
 from wanimate.examples import resolve_input
+from wanimate.generate.settings import check_model
 from wanimate.hashing import file_sha256
 from wanimate.image import image_size
 from wanimate.materials.folder import Materials, load_materials
@@ -226,6 +227,7 @@ def run(
     characters (docs/cast.md); so does a list of more than one ``image``. An animate-mode cast runs
     MultiAnimate (``model`` auto or multianimate), with MultiAnimate's defaults (its base as the weights).
     """
+    check_model(model)
     image, cast = characters_of(image, cast)
     if cast is not None:
         from wanimate.cast.runner import run_cast
@@ -248,8 +250,6 @@ def run(
         raise WanimateError("give a character image (--image), or several characters with --cast ID=IMAGE")
     if model == "multianimate":
         raise WanimateError("--model multianimate animates several characters: give them with --cast ID=IMAGE")
-    if model not in ("auto", "animate"):
-        raise WanimateError(f"--model must be auto, animate or multianimate, not {model!r}")
     plan = _plan(
         image,
         video,
