@@ -14,7 +14,7 @@ import typer
 from wanimate.bench import BENCH_DEFAULTS
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import GenerateSettings
-from wanimate.materials.layout import MODES
+from wanimate.materials.layout import MODES, check_mode
 from wanimate.options import expand
 
 # Options ``bench generate`` fixes: random weights and adapters, a tiny vocabulary, no LoRAs or audio.
@@ -58,8 +58,7 @@ def bench_generate_command(
     width, height = parse_resolution(res)
     frames = frames or settings.segment_frames
     title = f"wanimate bench generate --model {model} --config {config} --res {res} --frames {frames}"
-    if mode not in MODES:
-        raise WanimateError(f"--mode must be animate or replace, not {mode!r}")
+    check_mode(mode)
     if model == "multianimate":
         if mode != "animate":
             raise WanimateError("--mode replace is a Wan2.2-Animate benchmark (bench generate --model animate)")
@@ -110,7 +109,7 @@ def bench_preview_command(
 
     if mode not in ("animate", "replace", "both"):
         raise WanimateError(f"--mode must be animate, replace or both, not {mode!r}")
-    modes = ("animate", "replace") if mode == "both" else (mode,)
+    modes = MODES if mode == "both" else (mode,)
     results = bench_preview(res, frames, modes)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     typer.echo(f"{now}; {machine()}; wanimate bench preview --res {res} --frames {frames} --mode {mode}\n")
@@ -216,12 +215,11 @@ def bench_load_command(
     from wanimate.bench.generate import parse_resolution
     from wanimate.bench.load import bench_load
     from wanimate.errors import WanimateError
-    from wanimate.models.modes import DTYPES
+    from wanimate.models.modes import DTYPES, check_dtype
     from wanimate.models.streaming import check_quantize
 
     check_quantize(quantize)
-    if dtype not in DTYPES:
-        raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    check_dtype(dtype)
     if frames < 1 or frames % 4 != 1:
         raise WanimateError(f"--frames must be 4n+1 (e.g. 5 or 9), not {frames}")
     width, height = parse_resolution(res)

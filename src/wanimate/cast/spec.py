@@ -19,6 +19,7 @@ import numpy as np
 from wanimate.cast.people import PeopleRecord, person_by_id
 from wanimate.errors import WanimateError
 from wanimate.generate.settings import check_model
+from wanimate.materials.layout import check_mode
 
 MAX_CHARACTERS = 7  # MultiAnimate's larger release; replace mode keeps the same ceiling
 # The model that animates a cast in each mode, and why the other one cannot.
@@ -105,8 +106,7 @@ def _check_ids(request: CastRequest) -> None:
 def cast_model(mode: str, model: str, count: int) -> str:
     """The model that renders a cast of ``count`` in ``mode``; one line when that combination has no path."""
     check_model(model)
-    if mode not in CAST_MODEL:
-        raise WanimateError(f"--mode must be animate or replace, not {mode!r}")
+    check_mode(mode)
     if (mode, model) in _NO_CAST_PATH:
         raise WanimateError(f"--cast with --model {model} in {mode} mode: {_NO_CAST_PATH[(mode, model)]}")
     if count > MAX_CHARACTERS:

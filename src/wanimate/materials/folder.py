@@ -23,10 +23,10 @@ from wanimate.materials.layout import (
     FORMAT_VERSION,
     MATERIAL_FILES,
     META_NAME,
-    MODES,
     OFFICIAL_FPS,
     READABLE_VERSION,
     Mode,
+    check_mode,
 )
 from wanimate.paths import input_file, input_folder, temp_sibling
 from wanimate.video import AudioSource, fps_fraction, probe_video
@@ -250,8 +250,7 @@ def load_materials(root: str | Path, mode: Mode | None = None) -> Materials:
         )
     has_replace_files = all((root / MATERIAL_FILES[n]).is_file() for n in ("bg", "mask"))
     resolved_mode: Mode = mode or (stored.mode if stored else ("replace" if has_replace_files else "animate"))
-    if resolved_mode not in MODES:
-        raise WanimateError(f"--mode must be animate or replace, not {resolved_mode!r}")
+    check_mode(resolved_mode)
 
     needed = ["ref", "pose", "face"] + (["bg", "mask"] if resolved_mode == "replace" else [])
     for name in needed:  # present but not a readable file (a folder, a loop, a broken link): say which

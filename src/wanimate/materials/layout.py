@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from wanimate.errors import WanimateError
+
 FORMAT_VERSION = 1  # what single-character (Wan2.2-Animate) folders are written as
 CHARACTERS_FORMAT_VERSION = 2  # version 2 adds the N-character layout of MultiAnimate (docs/multianimate.md)
 READABLE_VERSION = CHARACTERS_FORMAT_VERSION
@@ -33,3 +35,9 @@ MASK_THRESHOLD = 128
 
 Mode = Literal["animate", "replace"]
 MODES: tuple[str, ...] = get_args(Mode)
+
+
+def check_mode(mode: str) -> None:
+    """``--mode`` is one of ``MODES``: one clear line if not."""
+    if mode not in MODES:
+        raise WanimateError(f"--mode must be {' or '.join(MODES)}, not {mode!r}")

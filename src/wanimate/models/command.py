@@ -30,12 +30,10 @@ def register(app: typer.Typer) -> None:
         """
         import torch
 
-        from wanimate.errors import WanimateError
         from wanimate.models.convert import convert_weights
-        from wanimate.models.modes import DTYPES
+        from wanimate.models.modes import DTYPES, check_dtype
 
-        if dtype not in DTYPES:
-            raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        check_dtype(dtype)
         out = convert_weights(src, dst, quantize=quantize, dtype=getattr(torch, DTYPES[dtype]))
         typer.echo(f"wrote {out}")
 

@@ -32,7 +32,7 @@ from wanimate.errors import WanimateError
 from wanimate.models.adapters import Adapters
 from wanimate.models.caching import CacheOptions, StepCache
 from wanimate.models.memory import MemoryOptions, apply_memory_options, configure_vae, needs_host_load
-from wanimate.models.modes import DTYPES
+from wanimate.models.modes import DTYPES, check_dtype
 
 log = logging.getLogger("wanimate")
 
@@ -94,8 +94,7 @@ class ModelSession:
         model: str = "animate",
         adapter: str | None = None,
     ) -> None:
-        if dtype not in DTYPES:
-            raise WanimateError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        check_dtype(dtype)
         self.key = SessionKey(str(weights), base, dtype, str(torch.device(device)), model, adapter)
         self.model: Any = None  # wanimate.models.loading.LoadedModel once loaded
         self.loads = 0
